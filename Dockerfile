@@ -1,0 +1,21 @@
+# Airflow image for the maintenance orchestration project.
+#
+# Extends the official image with the project's pinned dependencies, as the docker-stack
+# docs recommend (https://airflow.apache.org/docs/docker-stack/build.html), instead of
+# _PIP_ADDITIONAL_REQUIREMENTS, which would reinstall them on every container start.
+# dags/, plugins/, include/ and config/ are mounted by docker-compose.yaml, not baked in.
+FROM apache/airflow:3.3.2-python3.11
+
+# The base image already runs as `airflow`; pip must install into its environment.
+USER airflow
+
+COPY requirements.txt /requirements.txt
+
+# Naming apache-airflow at the base image's own version stops the resolver from moving
+# Airflow core while it installs providers and SDKs.
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /requirements.txt
+
+# Airflow puts plugins/ on sys.path itself, but only inside Airflow processes; this makes
+# `python -m maintenance ...` (e.g. validate-config) work in the container as well.
+ENV PYTHONPATH="/opt/airflow/plugins${PYTHONPATH:+:${PYTHONPATH}}" \
+    MAINTENANCE_CONFIG=/opt/airflow/include/config/maintenance.yaml

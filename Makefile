@@ -1,0 +1,32 @@
+# Two commands: `make run` (start Airflow locally) and `make test` (the whole suite).
+# Both create .venv from requirements.txt when it is missing or out of date.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8080
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+
+.PHONY: install run test benchmark clean
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	# plugins/ on the venv's path, so `python -m maintenance ...` works outside Airflow too
+	$(PY) -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "maintenance-plugins.pth").write_text("$(CURDIR)/plugins\n")'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	PORT=$(PORT) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/run.sh
+
+test: install
+	$(PY) -m pytest
+
+benchmark: install
+	$(PY) benchmarks/uptime_sweep.py
+
+clean:
+	rm -rf .airflow .pytest_cache

@@ -1,0 +1,1 @@
+"""Checks: plain functions, data in, CheckResults out. No Airflow imports here."""

@@ -1,0 +1,48 @@
+"""Durations written the Gatus way: "30s", "5m", "4h", "14d" (also "1h30m")."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
+    """Parse "4h", "90s", "1h30m"; a bare number means seconds."""
+    if isinstance(text, timedelta):
+        return text
+    if isinstance(text, bool):
+        raise ValueError(f"not a duration: {text!r}")
+    if isinstance(text, (int, float)):
+        return timedelta(seconds=text)
+    s = str(text).strip().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return timedelta(seconds=float(s))
+    pos, total = 0, 0.0
+    for match in _PART.finditer(s):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(s) or not s:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 4h, 14d)")
+    return timedelta(seconds=total)
+
+
+def format_duration(seconds: float) -> str:
+    """Short human form: 45s, 12m, 3h 5m, 4d 2h."""
+    seconds = int(round(seconds))
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours}h" if hours else f"{sign}{days}d"
+    if hours:
+        return f"{sign}{hours}h {minutes}m" if minutes else f"{sign}{hours}h"
+    if minutes:
+        return f"{sign}{minutes}m"
+    return f"{sign}{secs}s"

@@ -1,0 +1,1 @@
+"""Hooks: one module per provider, thin over the SDK or Airflow's own hooks."""

@@ -1,0 +1,1 @@
+"""Operators: execute() = hook -> check -> store -> alert state -> raise when a check pages."""

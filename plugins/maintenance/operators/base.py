@@ -1,0 +1,40 @@
+"""The base of every check operator: run checks, store, assess alerts, fail when one pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from maintenance.alerting import ChecksFailed, assess, deliver, task_key
+from maintenance.config import MaintenanceConfig, get_config
+from maintenance.hooks.results_db import results_store
+from maintenance.results import CheckResult
+
+
+class MaintenanceCheckOperator(BaseOperator):
+    """Subclasses implement `run_checks(config, context)`; the rest is the one alert path."""
+
+    ui_color = "#e8f4fd"
+
+    def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        raise NotImplementedError
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        config = get_config()
+        results = self.run_checks(config, context)
+        ti = context["ti"]
+        store = results_store(config.results.conn_id)
+        assessment = assess(store, config, results, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
+                            try_number=ti.try_number, log_url=ti.log_url)
+        for result in results:
+            quiet = " (maintenance window: not alerted)" if result.check in assessment.in_maintenance else ""
+            self.log.info("%-5s %s: %s%s", result.status.upper(), result.check, result.summary, quiet)
+        if assessment.paging:
+            raise ChecksFailed(assessment.paging)
+        # Recoveries, and anything an earlier delivery could not send.
+        deliver(store, config, task=task_key(context))
+        if results and all(r.status == "skipped" for r in results):
+            raise AirflowSkipException("; ".join(r.summary for r in results))
+        return [r.to_dict() for r in results]

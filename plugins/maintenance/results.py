@@ -1,0 +1,290 @@
+"""CheckResult, and the results store that keeps every result of every run.
+
+The store is plain SQLAlchemy Core on any URL: SQLite under AIRFLOW_HOME by default,
+Postgres when the `maintenance_db` connection is set (see hooks/results_db.py).
+It also keeps each check's alert state and the Slack outbox (alerting.py).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Literal
+
+import sqlalchemy as sa
+
+Status = Literal["ok", "warn", "fail", "skipped"]
+STATUSES = ("ok", "warn", "fail", "skipped")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check of one target, at one time."""
+
+    check: str                      # stable name, e.g. "homepage" or "atlas.snapshot_age"
+    status: Status
+    summary: str                    # one line a human reads in Slack
+    target: str = ""                # URL, bucket, cluster...
+    group: str = ""                 # homepage, api, admin, payments, backups...
+    reason: str | None = None       # failure class: timeout, refused, http_5xx, condition...
+    metrics: dict[str, float | int | None] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    runbook: str | None = None      # DAG id of the runbook to follow
+    provider: str | None = None     # key of `contacts` for whom to call
+    critical: bool = True           # critical results page at once; others go into the digest
+    time: datetime = field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["time"] = self.time.isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CheckResult":
+        data = dict(data)
+        data["time"] = datetime.fromisoformat(data["time"]) if data.get("time") else utcnow()
+        return cls(**data)
+
+
+def not_implemented(check: str, group: str, issue: str, runbook: str | None = None) -> CheckResult:
+    """The visible placeholder of a capability that is not built yet."""
+    return CheckResult(
+        check=check, group=group, status="skipped", runbook=runbook,
+        summary=f"skipped: not implemented ({issue})", reason="not_implemented",
+    )
+
+
+def not_configured(check: str, group: str, how: str) -> CheckResult:
+    """A provider the deployment does not use: skipped, saying how to turn it on."""
+    return CheckResult(check=check, group=group, status="skipped", reason="not_configured",
+                       summary=f"skipped: not configured ({how})")
+
+
+metadata = sa.MetaData()
+
+check_results = sa.Table(
+    "check_results", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("check_name", sa.String(200), nullable=False, index=True),
+    sa.Column("target", sa.Text, nullable=False, default=""),
+    sa.Column("check_group", sa.String(100), nullable=False, default=""),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(100)),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("runbook", sa.String(200)),
+    sa.Column("provider", sa.String(100)),
+    sa.Column("critical", sa.Boolean, nullable=False, default=True),
+    sa.Column("in_maintenance", sa.Boolean, nullable=False, default=False),
+    sa.Column("dag_id", sa.String(250)),
+    sa.Column("run_id", sa.String(250)),
+    sa.Column("task_id", sa.String(250)),
+    sa.Column("try_number", sa.Integer),
+)
+
+alert_state = sa.Table(
+    "alert_state", metadata,
+    sa.Column("check_name", sa.String(200), primary_key=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
+    sa.Column("consecutive_successes", sa.Integer, nullable=False, default=0),
+    sa.Column("alerting", sa.Boolean, nullable=False, default=False),  # an incident is open
+    sa.Column("failing_since", sa.DateTime(timezone=True)),
+    sa.Column("last_alert_at", sa.DateTime(timezone=True)),
+    sa.Column("last_outbox_id", sa.Integer),                           # the open incident's alert
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+
+alert_outbox = sa.Table(
+    "alert_outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),   # alert, reminder, recovered, crash
+    sa.Column("check_name", sa.String(200)),
+    sa.Column("channel", sa.String(20), nullable=False, default="now"),  # now | digest
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("dag_id", sa.String(250)),
+    sa.Column("run_id", sa.String(250)),
+    sa.Column("task_id", sa.String(250)),
+    sa.Column("claim_token", sa.String(40)),
+    sa.Column("claimed_at", sa.DateTime(timezone=True)),
+    sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    sa.Column("cancelled_at", sa.DateTime(timezone=True)),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; everything here is UTC.
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+class ResultsStore:
+    """History of check results, alert state and the alert outbox, on one database URL."""
+
+    def __init__(self, url: str) -> None:
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            # Parallel tasks share the file: wait for locks instead of failing at once.
+            kwargs["connect_args"] = {"timeout": 30}
+        self.url = url
+        self.engine = sa.create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_wal)
+        metadata.create_all(self.engine)
+
+    # -- results -------------------------------------------------------------------
+    def record(self, results: Iterable[CheckResult], *, dag_id: str | None = None, run_id: str | None = None,
+               task_id: str | None = None, try_number: int | None = None,
+               in_maintenance: Iterable[str] = ()) -> int:
+        maintenance = set(in_maintenance)
+        rows = [
+            {
+                "checked_at": r.time, "check_name": r.check, "target": r.target, "check_group": r.group,
+                "status": r.status, "summary": r.summary, "reason": r.reason,
+                "metrics": r.metrics, "evidence": json.loads(json.dumps(r.evidence, default=str)),
+                "runbook": r.runbook, "provider": r.provider, "critical": r.critical,
+                "in_maintenance": r.check in maintenance,
+                "dag_id": dag_id, "run_id": run_id, "task_id": task_id, "try_number": try_number,
+            }
+            for r in results
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(check_results.insert(), rows)
+        return len(rows)
+
+    def history(self, check: str | None = None, since: datetime | None = None,
+                run_id: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(check_results).order_by(check_results.c.checked_at, check_results.c.id)
+        if check is not None:
+            query = query.where(check_results.c.check_name == check)
+        if since is not None:
+            query = query.where(check_results.c.checked_at >= since)
+        if run_id is not None:
+            query = query.where(check_results.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(query)]
+        for row in rows:
+            row["checked_at"] = _aware(row["checked_at"])
+        return rows
+
+    def prune(self, older_than: timedelta, now: datetime | None = None) -> int:
+        cutoff = (now or utcnow()) - older_than
+        with self.engine.begin() as conn:
+            done = conn.execute(check_results.delete().where(check_results.c.checked_at < cutoff)).rowcount
+            conn.execute(alert_outbox.delete().where(
+                alert_outbox.c.created_at < cutoff,
+                sa.or_(alert_outbox.c.delivered_at.is_not(None), alert_outbox.c.cancelled_at.is_not(None)),
+            ))
+        return done
+
+    # -- alert state -------------------------------------------------------------------
+    def alert_states(self, checks: Iterable[str]) -> dict[str, dict[str, Any]]:
+        names = list(checks)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(alert_state).where(alert_state.c.check_name.in_(names))).all()
+        states = {}
+        for row in rows:
+            state = dict(row._mapping)
+            for key in ("failing_since", "last_alert_at", "updated_at"):
+                state[key] = _aware(state[key])
+            states[state["check_name"]] = state
+        return states
+
+    def save_alert_states(self, states: Iterable[dict[str, Any]], conn: sa.Connection) -> None:
+        for state in states:
+            exists = conn.execute(sa.select(alert_state.c.check_name).where(
+                alert_state.c.check_name == state["check_name"])).first()
+            if exists:
+                conn.execute(alert_state.update().where(
+                    alert_state.c.check_name == state["check_name"]).values(**state))
+            else:
+                conn.execute(alert_state.insert().values(**state))
+
+    # -- outbox ---------------------------------------------------------------------------
+    def enqueue(self, conn: sa.Connection, *, kind: str, payload: dict[str, Any], check: str | None = None,
+                channel: str = "now", dag_id: str | None = None, run_id: str | None = None,
+                task_id: str | None = None, now: datetime | None = None) -> int:
+        result = conn.execute(alert_outbox.insert().values(
+            created_at=now or utcnow(), kind=kind, check_name=check, channel=channel,
+            payload=json.loads(json.dumps(payload, default=str)), dag_id=dag_id, run_id=run_id,
+            task_id=task_id, attempts=0,
+        ))
+        return int(result.inserted_primary_key[0])
+
+    def cancel(self, conn: sa.Connection, outbox_id: int, now: datetime | None = None) -> bool:
+        """Cancel an alert nobody has received yet (the check recovered before delivery)."""
+        done = conn.execute(alert_outbox.update().where(
+            alert_outbox.c.id == outbox_id, alert_outbox.c.delivered_at.is_(None),
+            alert_outbox.c.claim_token.is_(None),
+        ).values(cancelled_at=now or utcnow())).rowcount
+        return bool(done)
+
+    def claim(self, channel: str = "now", *, task: tuple[str, str, str] | None = None,
+              stale_after: timedelta = timedelta(minutes=10), now: datetime | None = None,
+              ) -> tuple[str, list[dict[str, Any]]]:
+        """Claim the undelivered messages of a channel, so two senders never send one twice.
+
+        With `task` = (dag_id, run_id, task_id), alerts that another task instance enqueued
+        in the last half hour are left to it: that task may still be retrying (re-checking),
+        and a recovery on retry cancels its alert. Everything else is taken: this task's own
+        alerts, recoveries, crashes, and anything an earlier delivery failed to send.
+        """
+        now = now or utcnow()
+        token = uuid.uuid4().hex
+        pending = sa.and_(
+            alert_outbox.c.channel == channel,
+            alert_outbox.c.delivered_at.is_(None), alert_outbox.c.cancelled_at.is_(None),
+            sa.or_(alert_outbox.c.claim_token.is_(None), alert_outbox.c.claimed_at < now - stale_after),
+        )
+        if task is not None:
+            dag_id, run_id, task_id = task
+            pending = sa.and_(pending, sa.or_(
+                alert_outbox.c.kind.in_(("recovered", "crash")),
+                alert_outbox.c.attempts > 0,
+                alert_outbox.c.created_at < now - timedelta(minutes=30),
+                sa.and_(alert_outbox.c.dag_id == dag_id, alert_outbox.c.run_id == run_id,
+                        alert_outbox.c.task_id == task_id),
+            ))
+        with self.engine.begin() as conn:
+            conn.execute(alert_outbox.update().where(pending).values(claim_token=token, claimed_at=now))
+            rows = conn.execute(sa.select(alert_outbox).where(alert_outbox.c.claim_token == token)
+                                .order_by(alert_outbox.c.id)).all()
+        return token, [dict(r._mapping) for r in rows]
+
+    def settle(self, token: str, delivered: bool, error: str | None = None, now: datetime | None = None) -> None:
+        """After a send: mark the claimed messages delivered, or release them for the next sender."""
+        values: dict[str, Any] = {"attempts": alert_outbox.c.attempts + 1}
+        if delivered:
+            values["delivered_at"] = now or utcnow()
+        else:
+            values.update(claim_token=None, claimed_at=None, last_error=error)
+        with self.engine.begin() as conn:
+            conn.execute(alert_outbox.update().where(alert_outbox.c.claim_token == token).values(**values))
+
+    def outbox(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(alert_outbox).order_by(alert_outbox.c.id))]
+
+
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()

@@ -1,0 +1,79 @@
+"""dag.test() of uptime_monitor: a healthy and a failing site, a local Slack receiver."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from servers import LocalServer, SlackReceiver
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+def write_config(tmp_path, healthy_url: str, failing_url: str) -> str:
+    path = tmp_path / "maintenance.yaml"
+    path.write_text(textwrap.dedent(f"""
+        site: {{name: test.example, url: "{healthy_url}"}}
+        endpoints:
+          - {{name: healthy-home, url: "{healthy_url}/", group: homepage, critical: true,
+              conditions: ["[STATUS] == 200", "[RESPONSE_TIME] < 5000"]}}
+          - {{name: broken-api, url: "{failing_url}/api/health", group: api, critical: true,
+              conditions: ["[STATUS] == 200", "[RESPONSE_TIME] < 5000"]}}
+        alerting: {{failure_threshold: 1, success_threshold: 1, renotify_after: 4h}}
+        tasks: {{retries: 2, retry_delay: 0s}}
+        results: {{conn_id: test_results}}
+        contacts:
+          vercel: {{name: Vercel Support, how: "https://vercel.com/help", status_page: "https://www.vercel-status.com"}}
+    """))
+    return str(path)
+
+
+@pytest.fixture
+def sites():
+    healthy = LocalServer(lambda r: (200, {"Content-Type": "text/html"}, "<h1>Welcome</h1>"))
+    failing = LocalServer(lambda r: (500, {"Content-Type": "text/plain"}, "internal error"))
+    with healthy, failing:
+        yield healthy, failing
+
+
+def test_failing_endpoint_posts_one_grouped_slack_message(airflow_db, tmp_path, monkeypatch, sites):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import DagRunState
+
+    from maintenance.results import ResultsStore
+
+    healthy, failing = sites
+    store_url = f"sqlite:///{tmp_path / 'results.db'}"
+    with SlackReceiver() as slack:
+        monkeypatch.setenv("MAINTENANCE_CONFIG", write_config(tmp_path, healthy.url, failing.url))
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
+        monkeypatch.setenv("AIRFLOW_CONN_TEST_RESULTS", json.dumps(
+            {"conn_type": "sqlite", "extra": {"sqlalchemy_url": store_url}}))
+        dag = DagBag(dag_folder=str(DAGS / "uptime_monitor.py")).dags["uptime_monitor"]
+        run = dag.test()
+
+    assert run.state == DagRunState.FAILED
+    tries = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert tries["check_endpoints"][0] == "failed"
+    assert tries["check_endpoints"][1] == 3, "a failing check is re-checked by the retries before paging"
+
+    assert len(slack.messages) == 1, slack.messages
+    message = slack.messages[0]
+    text = message["text"]
+    assert "broken-api" in text and "[STATUS] (500) == 200" in text and "http_5xx" in text
+    assert "healthy-home" not in text
+    blocks = json.dumps(message["blocks"])
+    assert "Vercel Support" in blocks and "vercel-status.com" in blocks
+    assert "check_endpoints" in blocks and "uptime_monitor" in blocks and "task log" in blocks
+    assert "XXXXSECRETXXXX" not in json.dumps(message)
+
+    history = ResultsStore(store_url).history()
+    by_check = {}
+    for row in history:
+        by_check.setdefault(row["check_name"], []).append(row["status"])
+    assert by_check["healthy-home"] == ["ok"] * 3
+    assert by_check["broken-api"] == ["fail"] * 3
+    assert all(r["metrics"]["response_ms"] is not None for r in history if r["check_name"] == "healthy-home")

@@ -1,0 +1,123 @@
+"""Local HTTP(S) servers that stand in for the site and the providers in tests.
+
+`LocalServer(app)` serves app(request) -> (status, headers, body) on 127.0.0.1 in a thread;
+every request is recorded. `SlackReceiver` speaks Slack's incoming-webhook API: it answers
+"ok" (or a programmed error) and keeps the JSON payloads it accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+Reply = tuple[int, dict[str, str], bytes | str]
+
+
+class LocalServer:
+    def __init__(self, app: Callable[[Request], Reply], ssl_context: ssl.SSLContext | None = None) -> None:
+        self.app = app
+        self.requests: list[Request] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                request = Request(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
+                server.requests.append(request)
+                try:
+                    status, headers, body = server.app(request)
+                except ConnectionAbortedError:
+                    self.close_connection = True
+                    return
+                data = body.encode() if isinstance(body, str) else body
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
+
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        if ssl_context is not None:
+            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
+        scheme = "https" if ssl_context else "http"
+        self.port = self.httpd.server_address[1]
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "LocalServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def json_reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(data)
+
+
+@dataclass
+class SlackReceiver:
+    """Slack's incoming webhook: POST JSON, answer 'ok'; `failures` programs errors first."""
+
+    failures: list[int] = field(default_factory=list)   # statuses to answer before accepting
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    server: LocalServer | None = None
+
+    def __call__(self, request: Request) -> Reply:
+        if self.failures:
+            status = self.failures.pop(0)
+            return status, {"Content-Type": "text/plain"}, "service_unavailable" if status >= 500 else "invalid_payload"
+        self.messages.append(request.json())
+        return 200, {"Content-Type": "text/plain"}, "ok"
+
+    def __enter__(self) -> "SlackReceiver":
+        self.server = LocalServer(self).__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        assert self.server is not None
+        self.server.__exit__(*exc)
+
+    @property
+    def webhook_url(self) -> str:
+        assert self.server is not None
+        return f"{self.server.url}/services/T000/B000/XXXXSECRETXXXX"
+
+    def connection_json(self) -> str:
+        return json.dumps({"conn_type": "slackwebhook", "password": self.webhook_url})
+
+
+def free_port() -> int:
+    """A port nothing listens on (for 'connection refused')."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
