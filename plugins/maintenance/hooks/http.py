@@ -1,0 +1,60 @@
+"""PolicyHttpHook: Airflow's HttpHook (connection -> base URL, auth, extra headers) with every
+call going through the one HTTP policy (hooks/http_policy.py).
+
+Provider hooks subclass it and add one method per endpoint they use, e.g.
+
+    class UptimeRobotHook(PolicyHttpHook):
+        default_conn_name = "uptimerobot_api"
+        auth_class = BearerAuth
+        def monitors(self): return self.get_json("/v3/monitors")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from airflow.providers.http.hooks.http import HttpHook
+
+from maintenance.hooks.http_policy import DEFAULT_POLICY, RetryPolicy, send
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """Authorization: Bearer <connection password>, built by HttpHook from (login, password)."""
+
+    def __init__(self, login: str | None = None, password: str | None = None) -> None:
+        self.token = password or login or ""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+class PolicyHttpHook(HttpHook):
+    default_conn_name = "http_default"
+    default_host = ""               # HttpHook's own: the provider's public API, when the connection has no host
+    auth_class: Any = None          # requests auth class built from (login, password); None: HTTP basic
+
+    def __init__(self, conn_id: str | None = None, policy: RetryPolicy = DEFAULT_POLICY, **kwargs: Any) -> None:
+        super().__init__(http_conn_id=conn_id or self.default_conn_name, auth_type=self.auth_class, **kwargs)
+        self.policy = policy
+        self._session: requests.Session | None = None
+        self._secrets: list[str] = []
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            connection = self.get_connection(self.http_conn_id)
+            self._secrets = [s for s in (connection.password, connection.login) if s]
+            self._session = self.get_conn()
+        return self._session
+
+    def request(self, method: str, endpoint: str, *, expect_json: bool = True, **kwargs: Any) -> Any:
+        """One call under the policy; returns parsed JSON (or the response), raises ProviderError."""
+        session = self.session
+        url = endpoint if endpoint.startswith(("http://", "https://")) else self.url_from_endpoint(endpoint)
+        return send(session, method, url, policy=self.policy, conn_id=self.http_conn_id,
+                    secrets=self._secrets, expect_json=expect_json, **kwargs)
+
+    def get_json(self, endpoint: str, **kwargs: Any) -> Any:
+        return self.request("GET", endpoint, **kwargs)
