@@ -11,6 +11,7 @@ export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__API__PORT="${PORT:-8080}"
 export AIRFLOW__API__BASE_URL="http://127.0.0.1:${PORT:-8080}"
 export AIRFLOW__API__HOST=127.0.0.1
+export PYTHONPATH="$PWD/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export MAINTENANCE_CONFIG="${MAINTENANCE_CONFIG:-$PWD/include/config/maintenance.yaml}"
 mkdir -p "$AIRFLOW_HOME"
 
