@@ -5,13 +5,13 @@ from airflow.sdk import DAG, TriggerRule
 from maintenance.operators.alerts import ReviewOpenAlertsOperator, SendDigestOperator
 from maintenance.operators.defaults import dag_settings
 from maintenance.operators.placeholder import NotImplementedCheckOperator
+from maintenance.operators.uptime import UptimeReportOperator
 
 with DAG(**dag_settings("maintenance_daily", schedule="0 3 * * *", tags=["daily"])):
     checks = [
         NotImplementedCheckOperator(task_id="monitor_error_logs", check="sentry.error_rate", group="errors",
                                     planned_in="Sentry error review"),
-        NotImplementedCheckOperator(task_id="check_uptime_status", check="uptime.daily_status", group="uptime",
-                                    planned_in="issue #3: uptime % and incidents"),
+        UptimeReportOperator(task_id="check_uptime_status"),
         ReviewOpenAlertsOperator(task_id="review_critical_alerts"),
         NotImplementedCheckOperator(task_id="check_backup_freshness", check="atlas.snapshot_age", group="backups",
                                     planned_in="issue #4: Atlas snapshot freshness"),

@@ -3,10 +3,10 @@
 from airflow.sdk import DAG
 
 from maintenance.operators.defaults import dag_settings
-from maintenance.operators.placeholder import NotImplementedCheckOperator
-from maintenance.operators.uptime import UptimeCheckOperator
+from maintenance.operators.uptime import ExternalMonitorsOperator, UptimeCheckOperator
 
 with DAG(**dag_settings("uptime_monitor", schedule="*/5 * * * *", tags=["uptime"])):
     UptimeCheckOperator(task_id="check_endpoints")
-    NotImplementedCheckOperator(task_id="cross_check_external_monitors", check="uptime.external_monitors",
-                                group="uptime", planned_in="issue #3: UptimeRobot and Pingdom cross-check")
+    # Compares UptimeRobot/Pingdom with our latest stored results. Not downstream of
+    # check_endpoints: a leaf with trigger_rule all_done would turn a failed run green.
+    ExternalMonitorsOperator(task_id="cross_check_external_monitors")

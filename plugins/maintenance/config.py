@@ -120,6 +120,8 @@ class Endpoint(Strict):
 class Uptime(Strict):
     concurrency: int = Field(20, ge=1, le=1000)
     user_agent: str = "maintenance-uptime/1.0"
+    ca_file: str | None = None                  # extra CA bundle (PEM) for sites on a private CA
+    target_percent: float = Field(99.5, gt=0, le=100)   # daily uptime below this is reported
 
 
 class Alerting(Strict):

@@ -8,6 +8,7 @@ A probe is not retried inside the sweep: the alert thresholds are the retry, as 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import ssl
 import time
 from datetime import datetime, timezone
@@ -47,7 +48,7 @@ async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *, need_body
         async with session.request(
             endpoint.method, endpoint.url, headers={**endpoint.headers, **(extra_headers or {})},
             data=endpoint.body, allow_redirects=endpoint.follow_redirects,
-            ssl=False if endpoint.insecure else True,
+            ssl=False if endpoint.insecure else True,   # True: the connector's context
             timeout=aiohttp.ClientTimeout(total=endpoint.timeout.total_seconds()),
         ) as response:
             transport = response.connection.transport if response.connection else None
@@ -96,24 +97,97 @@ def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -
     return CheckResult(status="fail", reason=reason, summary="; ".join(d for _, d in failed), **common)
 
 
-async def check_endpoint(session: aiohttp.ClientSession, endpoint: Endpoint, limit: asyncio.Semaphore) -> CheckResult:
+async def login(session: aiohttp.ClientSession, endpoint: Endpoint, credentials: tuple[str, str]) -> str | None:
+    """POST the credentials and check the outcome; None when it worked, else what went wrong.
+
+    Nothing returned here ever contains the credentials.
+    """
+    flow = endpoint.login
+    assert flow is not None
+    username, password = credentials
+    form = {**flow.extra_fields, flow.username_field: username, flow.password_field: password}
+    try:
+        async with session.post(
+            flow.url or endpoint.url, data=form, allow_redirects=False,
+            ssl=False if endpoint.insecure else True,
+            timeout=aiohttp.ClientTimeout(total=endpoint.timeout.total_seconds()),
+        ) as response:
+            body = await response.text(errors="replace") if flow.expect_body else ""
+            location = response.headers.get("Location", "")
+            cookies = {c.key for c in response.cookies.values()}
+            status = response.status
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        return "login request failed: " + classify_exception(exc)[1]
+    problems = []
+    if status not in flow.expect_status:
+        problems.append(f"HTTP {status} (expected {' or '.join(map(str, flow.expect_status))})")
+    if flow.expect_redirect and not fnmatch.fnmatchcase(location, flow.expect_redirect):
+        problems.append(f"redirected to {location or 'nowhere'} (expected {flow.expect_redirect})")
+    if flow.expect_cookie and flow.expect_cookie not in cookies:
+        problems.append(f"no session cookie {flow.expect_cookie!r} set")
+    if flow.expect_body and not fnmatch.fnmatchcase(body, flow.expect_body):
+        problems.append(f"body does not match {flow.expect_body}")
+    return "login: " + "; ".join(problems) if problems else None
+
+
+async def check_endpoint(session: aiohttp.ClientSession, endpoint: Endpoint, limit: asyncio.Semaphore,
+                         credentials: tuple[str, str] | None = None, ssl_context: ssl.SSLContext | None = None,
+                         ) -> CheckResult:
     need_body = any(c.placeholder == "BODY" for c in endpoint.parsed_conditions)
     async with limit:
-        obs, error = await probe(session, endpoint, need_body=need_body)
-    return judge(endpoint, obs, error)
+        if endpoint.login is None:
+            obs, error = await probe(session, endpoint, need_body=need_body)
+            return judge(endpoint, obs, error)
+        # A login flow keeps its own cookies (CSRF and session) apart from every other check.
+        jar = aiohttp.CookieJar(unsafe=True)
+        connector = aiohttp.TCPConnector(ssl=ssl_context) if ssl_context else None
+        async with aiohttp.ClientSession(cookie_jar=jar, connector=connector, headers=session.headers) as own:
+            obs, error = await probe(own, endpoint, need_body=need_body)
+            result = judge(endpoint, obs, error)
+            if result.failed:
+                return result
+            if credentials is None:
+                result.status, result.reason = "fail", "not_configured"
+                result.summary = (f"login flow needs connection '{endpoint.login.conn_id}' "
+                                  "(login = username, password = password)")
+                return result
+            problem = await login(own, endpoint, credentials)
+        if problem:
+            result.status, result.reason = "fail", "login_failed"
+            result.summary = redact(problem, credentials)
+        else:
+            result.summary += "; login ok"
+        return result
 
 
-async def sweep_async(endpoints: list[Endpoint], concurrency: int = 20,
-                      user_agent: str = "maintenance-uptime/1.0") -> list[CheckResult]:
+def ssl_context_for(ca_file: str | None) -> ssl.SSLContext | None:
+    """The default trust store plus an extra CA bundle, for sites on a private CA."""
+    if not ca_file:
+        return None
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+async def sweep_async(endpoints: list[Endpoint], concurrency: int = 20, user_agent: str = "maintenance-uptime/1.0",
+                      credentials: dict[str, tuple[str, str]] | None = None, ca_file: str | None = None,
+                      ) -> list[CheckResult]:
+    credentials = credentials or {}
     limit = asyncio.Semaphore(concurrency)
-    connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300)
+    ssl_context = ssl_context_for(ca_file)
+    connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300, ssl=ssl_context or True)
     async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": user_agent},
                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
-        return list(await asyncio.gather(*(check_endpoint(session, e, limit) for e in endpoints)))
+        return list(await asyncio.gather(*(
+            check_endpoint(session, e, limit, credentials.get(e.name), ssl_context) for e in endpoints)))
 
 
-def sweep(endpoints: list[Endpoint], concurrency: int = 20, user_agent: str = "maintenance-uptime/1.0") -> list[CheckResult]:
-    """Check every endpoint concurrently; one CheckResult per endpoint, in config order."""
+def sweep(endpoints: list[Endpoint], concurrency: int = 20, user_agent: str = "maintenance-uptime/1.0",
+          credentials: dict[str, tuple[str, str]] | None = None, ca_file: str | None = None) -> list[CheckResult]:
+    """Check every endpoint concurrently; one CheckResult per endpoint, in config order.
+
+    `credentials` maps an endpoint name to (username, password) for its login flow.
+    """
     if not endpoints:
         return []
-    return asyncio.run(sweep_async(endpoints, concurrency, user_agent))
+    return asyncio.run(sweep_async(endpoints, concurrency, user_agent, credentials, ca_file))

@@ -13,6 +13,17 @@ from maintenance.hooks.results_db import results_store
 from maintenance.results import CheckResult
 
 
+def connection_or_none(conn_id: str) -> Any:
+    """The Airflow connection, or None when it is not configured (the check is then skipped)."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
 class MaintenanceCheckOperator(BaseOperator):
     """Subclasses implement `run_checks(config, context)`; the rest is the one alert path."""
 

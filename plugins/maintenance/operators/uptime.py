@@ -1,12 +1,19 @@
-"""uptime_monitor's operator: one task sweeps every endpoint concurrently."""
+"""uptime_monitor's operators: one task sweeps every endpoint concurrently (plus the payment
+providers' APIs), one cross-checks the external monitors; and the daily uptime report."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Sequence
 
+from maintenance.checks.external import (
+    cross_check, from_pingdom, from_uptimerobot, judge_daraja_token, judge_stripe_balance, provider_call,
+)
+from maintenance.checks.uptime_report import uptime_report
 from maintenance.config import MaintenanceConfig
-from maintenance.operators.base import MaintenanceCheckOperator
-from maintenance.results import CheckResult, not_configured
+from maintenance.hooks.results_db import results_store
+from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none
+from maintenance.results import CheckResult, not_configured, utcnow
 
 
 class UptimeCheckOperator(MaintenanceCheckOperator):
@@ -24,4 +31,76 @@ class UptimeCheckOperator(MaintenanceCheckOperator):
         endpoints = [e for e in config.endpoints if not self.groups or e.group in self.groups]
         if not endpoints:
             return [not_configured("uptime.endpoints", "uptime", "add endpoints: to the maintenance config")]
-        return sweep(endpoints, config.uptime.concurrency, config.uptime.user_agent)
+        credentials = {}
+        for endpoint in endpoints:
+            if endpoint.login and (conn := connection_or_none(endpoint.login.conn_id)):
+                credentials[endpoint.name] = (conn.login or "", conn.password or "")
+        results = sweep(endpoints, config.uptime.concurrency, config.uptime.user_agent,
+                        credentials=credentials, ca_file=config.uptime.ca_file)
+        if not self.groups or "payments" in self.groups:
+            results += payment_provider_checks(config)
+        return results
+
+
+def payment_provider_checks(config: MaintenanceConfig) -> list[CheckResult]:
+    """Reachability of Stripe's API and Daraja's OAuth, as separate results in group payments."""
+    from maintenance.hooks.payments import DarajaHook, StripeApiHook
+
+    results = []
+    for section, hook_class, call, judge, check, provider in (
+        (config.stripe, StripeApiHook, "balance", judge_stripe_balance, "payments.stripe_api", "stripe"),
+        (config.mpesa, DarajaHook, "oauth_token", judge_daraja_token, "payments.daraja_oauth", "mpesa"),
+    ):
+        if section is None or not section.enabled:
+            continue
+        if connection_or_none(section.conn_id) is None:
+            results.append(not_configured(check, "payments", f"set Airflow connection '{section.conn_id}'"))
+            continue
+        hook = hook_class(section.conn_id)
+        results.append(provider_call(check, "payments", provider, "runbook_payments", getattr(hook, call), judge))
+    return results
+
+
+class ExternalMonitorsOperator(MaintenanceCheckOperator):
+    """UptimeRobot and Pingdom monitors: down, paused, or disagreeing with our own latest result."""
+
+    def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.hooks.http_policy import ProviderError
+        from maintenance.hooks.monitors import PingdomHook, UptimeRobotHook
+
+        store = results_store(config.results.conn_id)
+        latest: dict[str, str] = {}
+        for row in store.history(since=utcnow() - timedelta(minutes=30)):
+            latest[row["check_name"]] = row["status"]
+        own = {e.url: (e.name, latest[e.name]) for e in config.endpoints if e.name in latest}
+        results: list[CheckResult] = []
+        for section, hook_class, fetch, convert, check in (
+            (config.uptimerobot, UptimeRobotHook, "monitors", from_uptimerobot, "external.uptimerobot"),
+            (config.pingdom, PingdomHook, "checks", from_pingdom, "external.pingdom"),
+        ):
+            if section is None or not section.enabled:
+                continue
+            if connection_or_none(section.conn_id) is None:
+                results.append(not_configured(check, "uptime", f"set Airflow connection '{section.conn_id}'"))
+                continue
+            try:
+                monitors = [convert(m) for m in getattr(hook_class(section.conn_id), fetch)()]
+            except ProviderError as exc:
+                results.append(CheckResult(check=check, group="uptime", status="fail", reason=exc.reason,
+                                           summary=str(exc), runbook="uptime_monitor"))
+                continue
+            results += cross_check(monitors, own)
+        if not results:
+            results.append(not_configured("external.monitors", "uptime",
+                                          "add an uptimerobot: or pingdom: section and its connection"))
+        return results
+
+
+class UptimeReportOperator(MaintenanceCheckOperator):
+    """maintenance_daily's 'check uptime status': uptime % and incidents per endpoint, last 24 h."""
+
+    def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        now = utcnow()
+        rows = results_store(config.results.conn_id).history(since=now - timedelta(hours=24))
+        return uptime_report(rows, [e.name for e in config.endpoints], now=now,
+                             target_percent=config.uptime.target_percent)
