@@ -39,6 +39,18 @@ def _certificate_seconds_left(transport: Any) -> float | None:
     return (not_after - datetime.now(timezone.utc)).total_seconds()
 
 
+def _transport(response: aiohttp.ClientResponse) -> Any:
+    """The response's socket transport (peer address, TLS certificate).
+
+    A small body may arrive with the headers, and aiohttp then releases the connection
+    before we look; its protocol object (kept on the response) still holds the transport.
+    """
+    if response.connection is not None:
+        return response.connection.transport
+    protocol = getattr(response, "_protocol", None)
+    return getattr(protocol, "transport", None)
+
+
 async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *, need_body: bool,
                 extra_headers: dict[str, str] | None = None) -> tuple[Observation, tuple[str, str] | None]:
     """One request: what was observed, and the classified transport error if any."""
@@ -51,7 +63,7 @@ async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *, need_body
             ssl=False if endpoint.insecure else True,   # True: the connector's context
             timeout=aiohttp.ClientTimeout(total=endpoint.timeout.total_seconds()),
         ) as response:
-            transport = response.connection.transport if response.connection else None
+            transport = _transport(response)
             obs.connected = True
             obs.status = response.status
             if transport is not None:

@@ -33,10 +33,10 @@ class BearerAuth(requests.auth.AuthBase):
 class PolicyHttpHook(HttpHook):
     default_conn_name = "http_default"
     default_host = ""               # HttpHook's own: the provider's public API, when the connection has no host
-    auth_class: Any = None          # requests auth class built from (login, password); None: HTTP basic
+    auth_class: Any = None          # requests auth class, built from (login, password); None: HTTP basic
 
     def __init__(self, conn_id: str | None = None, policy: RetryPolicy = DEFAULT_POLICY, **kwargs: Any) -> None:
-        super().__init__(http_conn_id=conn_id or self.default_conn_name, auth_type=self.auth_class, **kwargs)
+        super().__init__(http_conn_id=conn_id or self.default_conn_name, **kwargs)
         self.policy = policy
         self._session: requests.Session | None = None
         self._secrets: list[str] = []
@@ -47,6 +47,9 @@ class PolicyHttpHook(HttpHook):
             connection = self.get_connection(self.http_conn_id)
             self._secrets = [s for s in (connection.password, connection.login) if s]
             self._session = self.get_conn()
+            if self.auth_class is not None:
+                # HttpHook only passes (login, password) when login is set; a token may be password only.
+                self._session.auth = self.auth_class(connection.login, connection.password)
         return self._session
 
     def request(self, method: str, endpoint: str, *, expect_json: bool = True, **kwargs: Any) -> Any:

@@ -100,8 +100,8 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
     names = {type(e).__name__ for e in chain}
     if any(isinstance(e, ssl.SSLError) for e in chain) or names & {"SSLError", "ClientConnectorCertificateError",
                                                                    "ClientSSLError", "ClientConnectorSSLError"}:
-        cert = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
-        detail = cert.verify_message if cert is not None and cert.verify_message else "TLS handshake failed"
+        detail = next((e.verify_message for e in chain if getattr(e, "verify_message", None)), "handshake failed")
+        detail = f"certificate verify failed: {detail}" if "certif" not in detail else detail
         return TLS, f"TLS error: {detail}"
     if any(isinstance(e, socket.gaierror) for e in chain) or names & {"NameResolutionError", "ClientConnectorDNSError"}:
         return DNS, "DNS lookup failed: host name does not resolve"
