@@ -73,7 +73,7 @@ async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *, need_body
                     obs.certificate_expiration_s = _certificate_seconds_left(transport)
             if need_body:
                 raw = await response.content.read(BODY_LIMIT)
-                obs.body = raw.decode(response.get_encoding() if response.charset else "utf-8", errors="replace")
+                obs.body = raw.decode(response.charset or "utf-8", errors="replace")
             obs.response_ms = (time.perf_counter() - started) * 1000
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ssl.SSLError) as exc:
         obs.response_ms = (time.perf_counter() - started) * 1000

@@ -1,0 +1,138 @@
+"""Benchmark of the uptime sweep (a program, not a test).
+
+A local aiohttp server (its own process, so it does not share our CPU time slice) serves
+500 endpoints that answer after 200 ms. We sweep them at concurrency 50 and compare with
+the floor (500 / 50 x 0.2 s = 2.0 s), with a sequential `requests` loop (50 endpoints,
+scaled to 500) and count our checks per second against zero-latency endpoints.
+
+    .venv/bin/python benchmarks/uptime_sweep.py
+
+The last line is one JSON object: wall_s, floor_s, ratio_to_floor, sequential_s,
+speedup_vs_sequential, zero_latency_checks_per_s (plus the baseline of a bare aiohttp loop
+run in this same process, and our ratio to it: absolute rates move with the machine's load). Targets: ratio_to_floor <= 1.10,
+zero_latency_checks_per_s >= 3000.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import socket
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+
+ENDPOINTS, CONCURRENCY, DELAY = 500, 50, 0.2
+ZERO_LATENCY_CHECKS = 5000
+
+
+def serve(port: int, ready) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    async def slow(request):
+        await asyncio.sleep(DELAY)
+        return web.Response(text='{"status": "ok"}', content_type="application/json")
+
+    async def fast(request):
+        return web.Response(text='{"status": "ok"}', content_type="application/json")
+
+    app = web.Application()
+    app.add_routes([web.get("/slow/{i}", slow), web.get("/fast/{i}", fast)])
+    ready.set()
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, backlog=1024)
+
+
+async def bare_aiohttp_loop(urls: list[str]) -> None:
+    """The baseline: aiohttp alone, same concurrency, no conditions, no results."""
+    import asyncio
+
+    import aiohttp
+
+    limit = asyncio.Semaphore(CONCURRENCY)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
+        async def one(url: str) -> None:
+            async with limit, session.get(url) as response:
+                await response.read()
+        await asyncio.gather(*(one(u) for u in urls))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    import requests
+
+    from maintenance.checks.uptime import sweep
+    from maintenance.config import Endpoint
+
+    port = free_port()
+    ready = multiprocessing.Event()
+    server = multiprocessing.Process(target=serve, args=(port, ready), daemon=True)
+    server.start()
+    ready.wait(10)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):  # until the socket accepts
+        try:
+            requests.get(f"{base}/fast/0", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.05)
+
+    conditions = ["[STATUS] == 200", "[RESPONSE_TIME] < 5000", "[BODY].status == ok"]
+    slow = [Endpoint(name=f"slow-{i}", url=f"{base}/slow/{i}", conditions=conditions) for i in range(ENDPOINTS)]
+    fast = [Endpoint(name=f"fast-{i}", url=f"{base}/fast/{i}", conditions=conditions)
+            for i in range(ZERO_LATENCY_CHECKS)]
+    try:
+        sweep(fast[:200], concurrency=CONCURRENCY)            # warm-up: imports, connection pool
+
+        started = time.perf_counter()
+        results = sweep(slow, concurrency=CONCURRENCY)
+        wall = time.perf_counter() - started
+        assert all(r.status == "ok" for r in results), [r.summary for r in results if r.status != "ok"][:3]
+        floor = ENDPOINTS / CONCURRENCY * DELAY
+
+        session = requests.Session()
+        started = time.perf_counter()
+        for endpoint in slow[:50]:
+            assert session.get(endpoint.url, timeout=5).status_code == 200
+        sequential = (time.perf_counter() - started) * ENDPOINTS / 50
+
+        import asyncio
+
+        started = time.perf_counter()
+        asyncio.run(bare_aiohttp_loop([e.url for e in fast]))
+        bare_wall = time.perf_counter() - started
+
+        started = time.perf_counter()
+        results = sweep(fast, concurrency=CONCURRENCY)
+        zero_wall = time.perf_counter() - started
+        assert all(r.status == "ok" for r in results)
+    finally:
+        server.terminate()
+        server.join(5)
+
+    print(f"sweep of {ENDPOINTS} endpoints answering in {DELAY * 1000:.0f} ms at concurrency {CONCURRENCY}: "
+          f"{wall:.2f} s (floor {floor:.2f} s, ratio {wall / floor:.3f})")
+    print(f"sequential requests loop, 50 endpoints scaled to {ENDPOINTS}: {sequential:.1f} s "
+          f"(sweep is {sequential / wall:.1f}x faster)")
+    print(f"zero-latency: {ZERO_LATENCY_CHECKS} checks with 3 conditions in {zero_wall:.2f} s "
+          f"= {ZERO_LATENCY_CHECKS / zero_wall:.0f} checks/s; a bare aiohttp loop in this process made "
+          f"{ZERO_LATENCY_CHECKS / bare_wall:.0f} requests/s (ratio {bare_wall / zero_wall:.2f})")
+    print(json.dumps({
+        "wall_s": round(wall, 3), "floor_s": floor, "ratio_to_floor": round(wall / floor, 3),
+        "sequential_s": round(sequential, 2), "speedup_vs_sequential": round(sequential / wall, 1),
+        "zero_latency_checks_per_s": round(ZERO_LATENCY_CHECKS / zero_wall),
+        "bare_aiohttp_requests_per_s": round(ZERO_LATENCY_CHECKS / bare_wall),
+        "ratio_to_bare_aiohttp": round(bare_wall / zero_wall, 3),
+    }))
+
+
+if __name__ == "__main__":
+    main()
