@@ -137,11 +137,19 @@ def _payload(due: Due, **context: Any) -> dict[str, Any]:
     }
 
 
+def describe_error(error: BaseException | None) -> str:
+    """One redacted line: the exception type and the first line of its message."""
+    if error is None:
+        return "the task failed without an exception"
+    first = (str(error).strip().splitlines() or [""])[0]
+    return redact(f"{type(error).__name__}: {first}")[:300]
+
+
 def enqueue_crash(store: ResultsStore, context: dict[str, Any], error: BaseException | None) -> None:
-    what = f"{type(error).__name__}: {error}" if error is not None else "the task failed without an exception"
+    what = describe_error(error)
     fields = _ti_fields(context)
     # The DAG's own doc_md is the runbook for its tasks.
-    payload = {"kind": "crash", "check": None, "summary": redact(what)[:500], "runbook": fields.get("dag_id"), **fields}
+    payload = {"kind": "crash", "check": None, "summary": what, "runbook": fields.get("dag_id"), **fields}
     with store.engine.begin() as conn:
         store.enqueue(conn, kind="crash", payload=payload, dag_id=payload.get("dag_id"),
                       run_id=payload.get("run_id"), task_id=payload.get("task_id"))
@@ -264,33 +272,26 @@ def slack_sender(conn_id: str) -> Callable[[str, list[dict[str, Any]]], None]:
     return send
 
 
-def deliver(store: ResultsStore, config: MaintenanceConfig, *, channel: str = "now",
-            task: tuple[str, str, str] | None = None,
-            sender: Callable[[str, list[dict[str, Any]]], None] | None = None,
-            sleep: Callable[[float], None] = time.sleep, now: datetime | None = None) -> int:
-    """Send every undelivered message of a channel as one grouped Slack message.
+def send_message(config: MaintenanceConfig, rows: list[dict[str, Any]], *,
+                 sender: Callable[[str, list[dict[str, Any]]], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep, now: datetime | None = None) -> str | None:
+    """Post one grouped message for these outbox rows, retrying transient errors.
 
-    Returns the number of messages delivered (0 when none was due or Slack refused them:
-    refused ones stay in the outbox for the next delivery). Never raises.
+    Returns None when it was delivered (or logged, Slack not being configured), else the error.
     """
-    token, rows = store.claim(channel, task=task, now=now)
-    if not rows:
-        return 0
     ui_base = (config.alerting.ui_base_url or _airflow_base_url()).rstrip("/")
     text, blocks = build_message(rows, config, ui_base=ui_base, now=now)
     try:
         sender = sender or slack_sender(config.alerting.slack_conn_id)
     except SlackNotConfigured as exc:
         log.warning("Slack alert not sent (%s); the message was:\n%s", exc, text)
-        store.settle(token, delivered=True, now=now)   # logged is the delivery we can make
-        return len(rows)
+        return None   # logged is the delivery we can make
     error = None
     for attempt in range(1, SLACK_POLICY.attempts + 1):
         try:
             sender(text, blocks)
-            store.settle(token, delivered=True, now=now)
             log.info("Slack alert delivered: %d item(s)", len(rows))
-            return len(rows)
+            return None
         except SlackSendError as exc:
             error = str(exc)
             if not exc.retryable or attempt == SLACK_POLICY.attempts:
@@ -298,9 +299,28 @@ def deliver(store: ResultsStore, config: MaintenanceConfig, *, channel: str = "n
             wait = SLACK_POLICY.delay(attempt)
             log.warning("%s (try %d of %d); retrying in %.1fs", exc, attempt, SLACK_POLICY.attempts, wait)
             sleep(wait)
-    store.settle(token, delivered=False, error=error, now=now)
-    log.warning("Slack alert not delivered (%s); kept for the next message:\n%s", error, text)
-    return 0
+    log.warning("Slack alert not delivered (%s):\n%s", error, text)
+    return error
+
+
+def deliver(store: ResultsStore, config: MaintenanceConfig, *, channel: str = "now",
+            task: tuple[str, str, str] | None = None,
+            sender: Callable[[str, list[dict[str, Any]]], None] | None = None,
+            sleep: Callable[[float], None] = time.sleep, now: datetime | None = None) -> int:
+    """Send the undelivered messages of a channel as one grouped Slack message.
+
+    Returns the number of messages delivered (0 when none was due or Slack refused them:
+    refused ones stay in the outbox for the next delivery). Never raises for Slack's sake.
+    """
+    token, rows = store.claim(channel, task=task, now=now)
+    if not rows:
+        return 0
+    error = send_message(config, rows, sender=sender, sleep=sleep, now=now)
+    store.settle(token, delivered=error is None, error=error, now=now)
+    if error is not None:
+        log.warning("kept %d undelivered item(s) for the next message", len(rows))
+        return 0
+    return len(rows)
 
 
 def _airflow_base_url() -> str:
@@ -317,11 +337,19 @@ def on_failure_callback(context: dict[str, Any]) -> None:
 
     try:
         config = get_config()
+    except Exception:  # noqa: BLE001 - a callback that raises only hides the original failure
+        log.exception("the failure alert could not be prepared: the config does not load")
+        return
+    error = context.get("exception")
+    try:
         store = results_store(config.results.conn_id)
-        error = context.get("exception")
         if not isinstance(error, ChecksFailed):
             enqueue_crash(store, context, error)
         deliver(store, config, task=task_key(context))
-    except Exception:  # noqa: BLE001 - a callback that raises only hides the original failure
-        log.exception("the failure alert could not be prepared")
-
+    except Exception as store_error:  # noqa: BLE001
+        # The results store itself is down: say so directly rather than lose the alert.
+        log.exception("results store unavailable; alerting without it")
+        fields = _ti_fields(context)
+        payload = {"kind": "crash", **fields, "runbook": fields.get("dag_id"),
+                   "summary": f"{describe_error(error)} (results store unavailable: {type(store_error).__name__})"}
+        send_message(config, [{"payload": payload}])

@@ -31,16 +31,31 @@ def write_config(tmp_path, healthy_url: str, failing_url: str) -> str:
     return str(path)
 
 
+class Switchable:
+    """A site answering 500 until `fixed` is set."""
+
+    def __init__(self):
+        self.fixed = False
+
+    def __call__(self, request):
+        return (200, {}, "ok") if self.fixed else (500, {"Content-Type": "text/plain"}, "internal error")
+
+
 @pytest.fixture
 def sites():
     healthy = LocalServer(lambda r: (200, {"Content-Type": "text/html"}, "<h1>Welcome</h1>"))
-    failing = LocalServer(lambda r: (500, {"Content-Type": "text/plain"}, "internal error"))
+    failing = LocalServer(Switchable())
     with healthy, failing:
         yield healthy, failing
 
 
-def test_failing_endpoint_posts_one_grouped_slack_message(airflow_db, tmp_path, monkeypatch, sites):
+def uptime_dag():
     from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS / "uptime_monitor.py")).dags["uptime_monitor"]
+
+
+def test_failing_endpoint_posts_one_grouped_slack_message_then_recovery(airflow_db, tmp_path, monkeypatch, sites):
     from airflow.sdk import DagRunState
 
     from maintenance.results import ResultsStore
@@ -52,16 +67,18 @@ def test_failing_endpoint_posts_one_grouped_slack_message(airflow_db, tmp_path, 
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
         monkeypatch.setenv("AIRFLOW_CONN_TEST_RESULTS", json.dumps(
             {"conn_type": "sqlite", "extra": {"sqlalchemy_url": store_url}}))
-        dag = DagBag(dag_folder=str(DAGS / "uptime_monitor.py")).dags["uptime_monitor"]
-        run = dag.test()
+        run = uptime_dag().test()
+        first_messages = list(slack.messages)
+        failing.app.fixed = True
+        second = uptime_dag().test()
 
     assert run.state == DagRunState.FAILED
     tries = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
     assert tries["check_endpoints"][0] == "failed"
     assert tries["check_endpoints"][1] == 3, "a failing check is re-checked by the retries before paging"
 
-    assert len(slack.messages) == 1, slack.messages
-    message = slack.messages[0]
+    assert len(first_messages) == 1, first_messages
+    message = first_messages[0]
     text = message["text"]
     assert "broken-api" in text and "[STATUS] (500) == 200" in text and "http_5xx" in text
     assert "healthy-home" not in text
@@ -70,10 +87,40 @@ def test_failing_endpoint_posts_one_grouped_slack_message(airflow_db, tmp_path, 
     assert "check_endpoints" in blocks and "uptime_monitor" in blocks and "task log" in blocks
     assert "XXXXSECRETXXXX" not in json.dumps(message)
 
-    history = ResultsStore(store_url).history()
+    history = ResultsStore(store_url).history(run_id=run.run_id)
     by_check = {}
     for row in history:
         by_check.setdefault(row["check_name"], []).append(row["status"])
     assert by_check["healthy-home"] == ["ok"] * 3
     assert by_check["broken-api"] == ["fail"] * 3
     assert all(r["metrics"]["response_ms"] is not None for r in history if r["check_name"] == "healthy-home")
+
+    # The next run finds the endpoint back: the task succeeds and sends the recovery.
+    assert second.state == DagRunState.SUCCESS
+    assert len(slack.messages) == 2
+    assert "RECOVERED broken-api" in slack.messages[1]["text"] and "FAILING" not in slack.messages[1]["text"]
+
+
+def test_crash_with_the_results_store_down_is_still_alerted(airflow_db, tmp_path, monkeypatch, sites):
+    """Not a failing check but a broken task: the message says so, with the log link."""
+    from airflow.sdk import DagRunState
+
+    from servers import free_port
+
+    healthy, failing = sites
+    with SlackReceiver() as slack:
+        monkeypatch.setenv("MAINTENANCE_CONFIG", write_config(tmp_path, healthy.url, failing.url))
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
+        monkeypatch.setenv("AIRFLOW_CONN_TEST_RESULTS", json.dumps({"conn_type": "postgres", "extra": {
+            "sqlalchemy_url": f"postgresql+psycopg2://postgres:hunter2secret@127.0.0.1:{free_port()}/nope"}}))
+        run = uptime_dag().test()
+    assert run.state == DagRunState.FAILED
+    # both tasks need the store: one message per crashed task, after its last try
+    texts = sorted(m["text"] for m in slack.messages)
+    assert len(texts) == 2, texts
+    assert "uptime_monitor.check_endpoints" in texts[0] and "cross_check_external_monitors" in texts[1]
+    for text in texts:
+        assert "TASK CRASHED" in text and "OperationalError: (psycopg2.OperationalError)" in text
+        assert "results store unavailable" in text and "Background on this error" not in text
+    assert all("task log" in json.dumps(m["blocks"]) for m in slack.messages)
+    assert "hunter2secret" not in json.dumps(slack.messages)
