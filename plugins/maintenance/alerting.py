@@ -183,7 +183,8 @@ def _since(payload: dict[str, Any], now: datetime) -> str:
         return ""
     since = datetime.fromisoformat(payload["failing_since"])
     verb = "was failing for" if payload["kind"] == "recovered" else "failing for"
-    return f"{verb} {format_duration((now - since).total_seconds())} ({payload.get('failures')} checks)"
+    failures = payload.get("failures") or 0
+    return f"{verb} {format_duration((now - since).total_seconds())} ({failures} check{'s' if failures != 1 else ''})"
 
 
 def _runbook_link(runbook: str | None, ui_base: str) -> str:
@@ -230,7 +231,7 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
             where += f" › <{payload['log_url']}|task log>"
         body = "\n".join([head, " · ".join(detail)] + ([" · ".join(follow)] if follow else []) + [where])
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": redact(body)[:2900]}})
-        text_lines.append(redact(f"{_VERB[payload['kind']]} {name}: " + " · ".join(detail)))
+        text_lines.append(redact(f"{_VERB[payload['kind']]} {name}: " + " · ".join(detail)).replace("`", ""))
     if len(payloads) > MAX_CHECKS_PER_MESSAGE:
         more = f"... and {len(payloads) - MAX_CHECKS_PER_MESSAGE} more; see the results store."
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})

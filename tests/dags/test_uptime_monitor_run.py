@@ -124,3 +124,44 @@ def test_crash_with_the_results_store_down_is_still_alerted(airflow_db, tmp_path
         assert "results store unavailable" in text and "Background on this error" not in text
     assert all("task log" in json.dumps(m["blocks"]) for m in slack.messages)
     assert "hunter2secret" not in json.dumps(slack.messages)
+
+
+def test_a_site_never_seen_names_exactly_the_failing_critical_endpoints(airflow_db, tmp_path, monkeypatch, sites):
+    from servers import free_port
+
+    healthy, failing = sites
+    dead = f"http://127.0.0.1:{free_port()}"
+    path = tmp_path / "site.yaml"
+    path.write_text(textwrap.dedent(f"""
+        site: {{name: new-site.example, url: "{healthy.url}"}}
+        endpoints:
+          - {{name: home, url: "{healthy.url}/", group: homepage, critical: true,
+              conditions: ["[STATUS] == 200", "[BODY] == pat(*Welcome*)"]}}
+          - {{name: about, url: "{healthy.url}/about", critical: true, conditions: ["[STATUS] < 400"]}}
+          - {{name: api-health, url: "{healthy.url}/api/health", group: api, critical: true,
+              conditions: ["[STATUS] == 200", "[BODY].status == ok"]}}
+          - {{name: admin, url: "{dead}/admin/login", group: admin, critical: true, conditions: ["[STATUS] == 200"]}}
+          - {{name: payments, url: "{failing.url}/api/payments/health", group: payments, critical: true,
+              provider: stripe, conditions: ["[STATUS] == any(200, 204)"]}}
+          - {{name: blog, url: "{failing.url}/blog", critical: false, conditions: ["[STATUS] == 200"]}}
+        alerting: {{failure_threshold: 1}}
+        tasks: {{retries: 2, retry_delay: 0s}}
+        results: {{conn_id: test_results}}
+        contacts:
+          stripe: {{name: Stripe Support, how: "https://support.stripe.com", status_page: "https://status.stripe.com"}}
+    """))
+    with SlackReceiver() as slack:
+        monkeypatch.setenv("MAINTENANCE_CONFIG", str(path))
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
+        monkeypatch.setenv("AIRFLOW_CONN_TEST_RESULTS", json.dumps(
+            {"conn_type": "sqlite", "extra": {"sqlalchemy_url": f"sqlite:///{tmp_path / 'site.db'}"}}))
+        uptime_dag().test()
+    assert len(slack.messages) == 1
+    lines = slack.messages[0]["text"].splitlines()
+    assert lines[0] == "new-site.example: 3 failing"
+    failing_lines = {line.split(":")[0].removeprefix("FAILING "): line for line in lines[1:]}
+    assert set(failing_lines) == {"api-health", "admin", "payments"}          # not home, about, or blog (digest)
+    assert "[BODY].status (missing) == ok" in failing_lines["api-health"] and "reason: body" in failing_lines["api-health"]
+    assert "connection refused" in failing_lines["admin"] and "reason: refused" in failing_lines["admin"]
+    assert "[STATUS] (500) == any(200, 204)" in failing_lines["payments"]
+    assert "Stripe Support" in json.dumps(slack.messages[0]["blocks"])
