@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -100,12 +101,13 @@ class Endpoint(Strict):
 
     @field_validator("conditions")
     @classmethod
-    def _conditions(cls, value: list[str]) -> list[str]:
+    def _conditions(cls, value: list[str], info: ValidationInfo) -> list[str]:
         for index, text in enumerate(value):
             try:
                 parse_condition(text)
             except ConditionError as exc:
-                raise ValueError(f"condition {index} ({text!r}): {exc}") from None
+                name = info.data.get("name", "?")
+                raise ValueError(f"endpoint {name!r}, condition {index} ({text!r}): {exc}") from None
         return value
 
     @property

@@ -44,7 +44,7 @@ BAD = [
     (MINIMAL + "alerting: {failure_threshold: zero}\n", "alerting.failure_threshold", "integer"),
     (MINIMAL + "alerting: {failure_threshold: 0}\n", "alerting.failure_threshold", "greater than or equal"),
     (MINIMAL + "alerting: {renotify_after: soon}\n", "alerting.renotify_after", "not a duration"),
-    (MINIMAL.replace("[STATUS] == 200", "[STATSU] == 200"), "endpoints[0].conditions", "unknown placeholder"),
+    (MINIMAL.replace("[STATUS] == 200", "[STATSU] == 200"), "endpoints[0].conditions", "endpoint 'home', condition 0 ('[STATSU] == 200'): unknown placeholder"),
     (MINIMAL.replace("[STATUS] == 200", "[STATUS] 200"), "endpoints[0].conditions", "no operator"),
     (MINIMAL.replace("[STATUS] == 200", "[RESPONSE_TIME] < fast"), "endpoints[0].conditions", "needs a number"),
     (MINIMAL.replace("[STATUS] == 200", "[CERTIFICATE_EXPIRATION] > soon"), "endpoints[0].conditions", "duration"),
