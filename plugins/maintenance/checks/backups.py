@@ -238,7 +238,7 @@ def verify_archive(path: str, expected_collections: Iterable[str], *, target: st
     collections: set[str] = set()
     raw_dbpath = False
     try:
-        with tarfile.open(path, mode="r|gz") as archive:
+        with gzip.open(path, "rb") as compressed, tarfile.open(fileobj=compressed, mode="r|") as archive:
             for member in archive:
                 members += 1
                 raw_dbpath |= PurePosixPath(member.name).name in ("WiredTiger", "_mdb_catalog.wt")
@@ -250,6 +250,10 @@ def verify_archive(path: str, expected_collections: Iterable[str], *, target: st
                             total += len(block)
                     if (name := _collection_of(member.name)) is not None:
                         collections.add(name)
+            # tar stops at its end-of-archive blocks; read the gzip stream to its end so that its
+            # CRC-32 and length trailer are checked too.
+            while compressed.read(chunk):
+                pass
     except (tarfile.TarError, EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
         return _result(check, "fail", f"the restore archive is corrupt: {type(exc).__name__}: {exc} "
                        f"(after {members} member(s))", target=target, runbook=runbook, reason="corrupt_archive",

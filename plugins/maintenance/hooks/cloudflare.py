@@ -26,7 +26,10 @@ class CloudflareHook(PolicyHttpHook):
         session = super().get_conn(headers, extra_options)
         for key in OWN_EXTRA:
             session.headers.pop(key, None)
-        jurisdiction = self.get_connection(self.http_conn_id).extra_dejson.get("jurisdiction")
+        connection = self.get_connection(self.http_conn_id)
+        # HttpHook only builds auth_class(login, password) when login is set; the token is the password.
+        session.auth = BearerAuth(None, connection.password)
+        jurisdiction = connection.extra_dejson.get("jurisdiction")
         if jurisdiction:
             session.headers["cf-r2-jurisdiction"] = str(jurisdiction)
         return session
