@@ -365,17 +365,19 @@ class VerifyBackupsOperator(_PreparedResults):
                       started["job"].get("id"), started["snapshot"])
         self.defer(trigger=AtlasPollTrigger(atlas.conn_id, started["path"], "restore_job",
                                             deadline=time.time() + atlas.restore_wait_minutes * 60,
-                                            poll_seconds=atlas.poll_seconds),
-                   method_name="execute_complete",
-                   kwargs={"partial": [r.to_dict() for r in results], "target": started["target"]})
+                                            poll_seconds=atlas.poll_seconds,
+                                            carry={"partial": [r.to_dict() for r in results],
+                                                   "target": started["target"]}),
+                   method_name="execute_complete")
 
-    def execute_complete(self, context: Any, event: dict[str, Any], partial: list[dict[str, Any]],
-                         target: str) -> Any:
+    def execute_complete(self, context: Any, event: dict[str, Any], **_: Any) -> Any:
         from maintenance.config import get_config
         from maintenance.hooks.atlas import AtlasHook
 
         atlas = get_config().atlas
-        results = [CheckResult.from_dict(r) for r in partial]
+        carry = event.get("carry") or {}
+        target = carry.get("target", "atlas")
+        results = [CheckResult.from_dict(r) for r in carry.get("partial", [])]
         base = dict(check="atlas.restore_archive", group="backups", target=target, runbook="maintenance_monthly",
                     provider="atlas")
         if atlas is None:
@@ -456,17 +458,19 @@ class WaitForSnapshotOperator(_PreparedResults):
         started = time.time()
         self.defer(trigger=AtlasPollTrigger(atlas.conn_id, path, "snapshot",
                                             deadline=started + float(self.wait_minutes) * 60,
-                                            poll_seconds=atlas.poll_seconds),
-                   method_name="execute_complete",
-                   kwargs={"started": started, "snapshot_id": sid, "target": f"atlas:{hook.cluster}"})
+                                            poll_seconds=atlas.poll_seconds,
+                                            carry={"started": started, "snapshot_id": sid,
+                                                   "target": f"atlas:{hook.cluster}"}),
+                   method_name="execute_complete")
 
-    def execute_complete(self, context: Any, event: dict[str, Any], started: float, snapshot_id: str,
-                         target: str) -> Any:
+    def execute_complete(self, context: Any, event: dict[str, Any], **_: Any) -> Any:
         from maintenance.checks.backups import snapshot_outcome
 
+        carry = event.get("carry") or {}
         status = event.get("status")
-        item = event.get("item") or {"id": snapshot_id}
-        result = snapshot_outcome(item, timed_out=status == "timeout", waited_s=time.time() - started, target=target,
+        item = event.get("item") or {"id": carry.get("snapshot_id")}
+        waited = time.time() - float(carry.get("started") or time.time())
+        result = snapshot_outcome(item, timed_out=status == "timeout", waited_s=waited, target=carry.get("target", "atlas"),
                                   error=event.get("message") if status == "error" else None)
         if status == "error":
             result.reason = event.get("reason") or result.reason

@@ -37,17 +37,25 @@ def base_url(host: str | None, schema: str | None, port: int | None) -> str:
 
 
 class AtlasPollTrigger(BaseTrigger):
-    def __init__(self, conn_id: str, path: str, kind: str, deadline: float, poll_seconds: float = 30.0) -> None:
+    def __init__(self, conn_id: str, path: str, kind: str, deadline: float, poll_seconds: float = 30.0,
+                 carry: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.conn_id, self.path, self.kind = conn_id, path, kind
         self.deadline, self.poll_seconds = float(deadline), float(poll_seconds)
+        # Echoed in the event: what the operator needs when it resumes (dag.test() resumes with
+        # the event only, without defer()'s kwargs, so the state travels with the event).
+        self.carry = carry or {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return ("maintenance.triggers.atlas.AtlasPollTrigger",
                 {"conn_id": self.conn_id, "path": self.path, "kind": self.kind,
-                 "deadline": self.deadline, "poll_seconds": self.poll_seconds})
+                 "deadline": self.deadline, "poll_seconds": self.poll_seconds, "carry": self.carry})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        async for event in self._poll():
+            yield TriggerEvent({**event.payload, "carry": self.carry})
+
+    async def _poll(self) -> AsyncIterator[TriggerEvent]:
         import aiohttp
         from airflow.sdk import BaseHook
 
