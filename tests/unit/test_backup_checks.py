@@ -216,3 +216,15 @@ def test_automated_restore_to_a_non_scratch_target_is_refused(tmp_path):
            "marked scratch: true" in str(error.value)
     path.write_text(path.read_text().replace("{conn_id: mongo_prod_copy}", "{conn_id: mongo_restore_scratch, scratch: true}"))
     assert load_config(path).atlas.restore_target.scratch is True
+
+
+def test_scratch_restore_without_mongorestore_is_skipped(tmp_path, monkeypatch):
+    from maintenance.config import Atlas, RestoreTarget
+    from maintenance.operators.backups import scratch_restore
+
+    monkeypatch.setenv("PATH", str(tmp_path))          # no mongorestore on this PATH
+    atlas = Atlas(restore_target=RestoreTarget(scratch=True))
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(mongodump_archive({"app.users": b"x"}))
+    result = scratch_restore(atlas, str(archive), str(tmp_path), "atlas:prod")
+    assert result.status == "skipped" and result.summary.startswith("skipped: mongorestore not installed")

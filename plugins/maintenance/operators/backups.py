@@ -301,11 +301,18 @@ def scratch_restore(atlas: Atlas, archive: str, workdir: str, target: str) -> Ch
     except _not_found() as exc:
         return CheckResult(status="skipped", reason="not_configured",
                            summary=f"skipped: not configured ({exc}: add the mongo connection)", **base)
-    dump = os.path.join(workdir, "dump")
+    extracted = os.path.join(workdir, "extracted")
     with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(dump, filter="data")
-    done = subprocess.run([binary, "--uri", scratch_uri, "--drop", dump], capture_output=True, text=True,
-                          timeout=4 * 3600)
+        tar.extractall(extracted, filter="data")
+    # mongorestore wants the directory that holds one folder per database (<dir>/<db>/<coll>.bson)
+    bson = next((os.path.join(d, f) for d, _, files in os.walk(extracted) for f in files
+                 if f.endswith((".bson", ".bson.gz"))), None)
+    if bson is None:
+        return CheckResult(status="fail", reason="restore_failed",
+                           summary="the archive has no .bson files (not a mongodump layout): nothing to restore", **base)
+    dump = os.path.dirname(os.path.dirname(bson))
+    command = [binary, "--uri", scratch_uri, "--drop"] + (["--gzip"] if bson.endswith(".gz") else []) + [dump]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=4 * 3600)
     if done.returncode != 0:
         from maintenance.hooks.http_policy import redact
         return CheckResult(status="fail", reason="restore_failed", summary=redact(
