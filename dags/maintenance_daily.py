@@ -3,6 +3,7 @@
 from airflow.sdk import DAG, TriggerRule
 
 from maintenance.operators.alerts import ReviewOpenAlertsOperator, SendDigestOperator
+from maintenance.operators.backups import AtlasFreshnessOperator
 from maintenance.operators.defaults import dag_settings
 from maintenance.operators.placeholder import NotImplementedCheckOperator
 from maintenance.operators.uptime import UptimeReportOperator
@@ -13,7 +14,6 @@ with DAG(**dag_settings("maintenance_daily", schedule="0 3 * * *", tags=["daily"
                                     planned_in="Sentry error review"),
         UptimeReportOperator(task_id="check_uptime_status"),
         ReviewOpenAlertsOperator(task_id="review_critical_alerts"),
-        NotImplementedCheckOperator(task_id="check_backup_freshness", check="atlas.snapshot_age", group="backups",
-                                    planned_in="issue #4: Atlas snapshot freshness"),
+        AtlasFreshnessOperator(task_id="check_backup_freshness"),
     ]
     checks >> SendDigestOperator(task_id="send_daily_digest", trigger_rule=TriggerRule.ALL_DONE)

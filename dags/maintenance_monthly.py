@@ -2,6 +2,7 @@
 
 from airflow.sdk import DAG
 
+from maintenance.operators.backups import VerifyBackupsOperator
 from maintenance.operators.defaults import dag_settings
 from maintenance.operators.placeholder import NotImplementedCheckOperator
 
@@ -12,7 +13,6 @@ with DAG(**dag_settings("maintenance_monthly", schedule="0 5 1 * *", tags=["mont
                                 group="performance", planned_in="performance optimisation review")
     NotImplementedCheckOperator(task_id="security_scan", check="security.scan", group="security",
                                 planned_in="security scan (TLS, headers, DNSBL)")
-    NotImplementedCheckOperator(task_id="verify_backups", check="backups.restore_test", group="backups",
-                                planned_in="issue #4: restore test and storage checksums")
+    VerifyBackupsOperator(task_id="verify_backups")
     NotImplementedCheckOperator(task_id="dependency_updates", check="dependencies.monthly", group="dependencies",
                                 planned_in="dependency updates")

@@ -2,14 +2,14 @@
 
 from airflow.sdk import DAG
 
+from maintenance.operators.backups import BackupStatusOperator
 from maintenance.operators.defaults import dag_settings
 from maintenance.operators.placeholder import NotImplementedCheckOperator
 
 with DAG(**dag_settings("maintenance_weekly", schedule="0 4 * * 1", tags=["weekly"])):
     NotImplementedCheckOperator(task_id="review_performance_metrics", check="performance.weekly", group="performance",
                                 planned_in="Vercel and Core Web Vitals review")
-    NotImplementedCheckOperator(task_id="check_backup_status", check="backups.status", group="backups",
-                                planned_in="issue #4: Atlas retention and PITR, S3/R2 bucket settings")
+    BackupStatusOperator(task_id="check_backup_status")
     NotImplementedCheckOperator(task_id="review_security_logs", check="security.logs", group="security",
                                 planned_in="security log review")
     NotImplementedCheckOperator(task_id="check_dependency_updates", check="dependencies.updates", group="dependencies",

@@ -2,8 +2,8 @@
 
 from airflow.sdk import DAG, Param
 
+from maintenance.operators.backups import ReportSnapshotOperator, TakeSnapshotOperator, WaitForSnapshotOperator
 from maintenance.operators.defaults import dag_settings
-from maintenance.operators.placeholder import NotImplementedCheckOperator
 
 with DAG(
     **dag_settings("manual_backup", schedule=None, tags=["backup", "manual"]),
@@ -14,10 +14,8 @@ with DAG(
     },
 ):
     (
-        NotImplementedCheckOperator(task_id="take_snapshot", check="atlas.manual_snapshot", group="backups",
-                                    planned_in="issue #4: on-demand snapshot")
-        >> NotImplementedCheckOperator(task_id="wait_for_snapshot", check="atlas.manual_snapshot_wait",
-                                       group="backups", planned_in="issue #4: deferrable wait")
-        >> NotImplementedCheckOperator(task_id="report_snapshot", check="atlas.manual_snapshot_report",
-                                       group="backups", planned_in="issue #4: snapshot id to Slack")
+        TakeSnapshotOperator(task_id="take_snapshot", reason="{{ params.reason }}",
+                             retention_days="{{ params.retention_days }}")
+        >> WaitForSnapshotOperator(task_id="wait_for_snapshot", wait_minutes="{{ params.wait_minutes }}")
+        >> ReportSnapshotOperator(task_id="report_snapshot", reason="{{ params.reason }}")
     )

@@ -155,6 +155,17 @@ def enqueue_crash(store: ResultsStore, context: dict[str, Any], error: BaseExcep
                       run_id=payload.get("run_id"), task_id=payload.get("task_id"))
 
 
+def enqueue_report(store: ResultsStore, result: CheckResult, context: dict[str, Any], channel: str = "report") -> None:
+    """An informational message (e.g. manual_backup's snapshot id), sent by `deliver(channel=...)`."""
+    payload = {"kind": "report", "check": result.check, "target": result.target, "group": result.group,
+               "status": result.status, "summary": result.summary, "reason": None, "runbook": result.runbook,
+               "provider": result.provider, "checked_at": result.time.isoformat(), "metrics": result.metrics,
+               **_ti_fields(context)}
+    with store.engine.begin() as conn:
+        store.enqueue(conn, kind="report", payload=payload, check=result.check, channel=channel,
+                      dag_id=payload.get("dag_id"), run_id=payload.get("run_id"), task_id=payload.get("task_id"))
+
+
 def task_key(context: dict[str, Any]) -> tuple[str, str, str] | None:
     ti = context.get("ti") or context.get("task_instance")
     return (ti.dag_id, ti.run_id, ti.task_id) if ti is not None else None
@@ -174,8 +185,9 @@ def _ti_fields(context: dict[str, Any]) -> dict[str, Any]:
 
 # -- the message ------------------------------------------------------------------------------
 _ICON = {"alert": ":red_circle:", "reminder": ":red_circle:", "recovered": ":large_green_circle:",
-         "crash": ":boom:"}
-_VERB = {"alert": "FAILING", "reminder": "STILL FAILING", "recovered": "RECOVERED", "crash": "TASK CRASHED"}
+         "crash": ":boom:", "report": ":white_check_mark:"}
+_VERB = {"alert": "FAILING", "reminder": "STILL FAILING", "recovered": "RECOVERED", "crash": "TASK CRASHED",
+         "report": "REPORT"}
 
 
 def _since(payload: dict[str, Any], now: datetime) -> str:
@@ -204,7 +216,7 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
     recovered = sum(1 for p in payloads if p["kind"] == "recovered")
     site = config.site.name
     title = f"{site}: {failing} failing" + (f", {recovered} recovered" if recovered else "") if failing \
-        else f"{site}: {recovered} recovered"
+        else f"{site}: {recovered} recovered" if recovered else f"{site}: {payloads[0].get('summary', '')}"
     text_lines = [title]
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
     for payload in payloads[:MAX_CHECKS_PER_MESSAGE]:
@@ -220,7 +232,7 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
         if since:
             detail.append(since)
         follow = [link for link in (_runbook_link(payload.get("runbook"), ui_base),) if link]
-        if contact and payload["kind"] != "recovered":
+        if contact and payload["kind"] not in ("recovered", "report"):
             follow.append(f"call {contact.name} ({contact.how})")
             if contact.status_page:
                 follow.append(f"<{contact.status_page}|status page>")

@@ -181,11 +181,39 @@ class ProviderSection(Strict):
     conn_id: str
 
 
+class RestoreTarget(Strict):
+    """Where the monthly restore test may write: a scratch MongoDB, never the live one."""
+
+    conn_id: str = "mongo_restore_scratch"     # mongo connection of the scratch database
+    scratch: bool = False                      # must be set to true, deliberately
+    live_conn_id: str = "mongo_default"        # the live database the counts are compared with
+    count_tolerance: float = Field(0.05, ge=0, le=1)   # allowed relative difference per collection
+
+
 class Atlas(ProviderSection):
     conn_id: str = "atlas_api"
     max_snapshot_age_hours: float = Field(26, gt=0)
     min_retention_days: int = Field(30, ge=1)
     require_pitr: bool = True
+    poll_seconds: float = Field(30, gt=0, le=600)   # how often a waiting snapshot or restore job is polled
+    # Monthly restore test: a download restore job of the newest snapshot, streamed and verified.
+    restore_test: bool = True
+    restore_wait_minutes: int = Field(60, ge=1, le=24 * 60)
+    expected_collections: list[str] = []       # "db.collection" names every archive must contain
+    max_archive_gb: float = Field(50, gt=0)    # a larger archive is not downloaded (disk guard)
+    restore_target: RestoreTarget | None = None
+
+    @field_validator("restore_target")
+    @classmethod
+    def _scratch_only(cls, value: RestoreTarget | None) -> RestoreTarget | None:
+        if value is not None and not value.scratch:
+            raise ValueError(
+                f"automated restore refused: connection '{value.conn_id}' is not marked scratch: true "
+                "(a restore overwrites its target; point it only at a scratch database)")
+        if value is not None and value.conn_id == value.live_conn_id:
+            raise ValueError(f"automated restore refused: the scratch connection '{value.conn_id}' "
+                             "is the live database connection")
+        return value
 
 
 class Bucket(Strict):
@@ -193,7 +221,14 @@ class Bucket(Strict):
     conn_id: str = "aws_default"
     kind: Literal["s3", "r2"] = "s3"
     require_replication: bool = False
+    require_lifecycle: bool = True
+    cloudflare_conn_id: str = "cloudflare_api"   # R2 only: lock rules and lifecycle via Cloudflare's REST API
     verify_prefixes: list[str] = []
+    verify_newest: int | None = Field(None, ge=1)  # per prefix: the newest N objects; default all up to verify_limit
+    verify_limit: int = Field(1000, ge=1)        # objects listed per prefix at most
+    verify_concurrency: int = Field(16, ge=1, le=128)
+    restore_test: bool = True                    # S3: write a canary, overwrite it, restore the previous version
+    canary_prefix: str = "maintenance-canary/"
 
 
 class Storage(Strict):

@@ -1,0 +1,521 @@
+"""Backup operators: Atlas freshness (daily), backup status (weekly), backup verification
+(monthly), and manual_backup's take / wait (deferrable) / report.
+
+Each is hook -> check -> the base's store/alert path. A provider that is not configured is a
+skipped result saying how to configure it; a ProviderError is a fail result with its reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from datetime import datetime, timedelta
+from typing import Any, Callable, Sequence
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+from maintenance.alerting import ChecksFailed
+from maintenance.config import Atlas, Bucket, MaintenanceConfig
+from maintenance.operators.base import MaintenanceCheckOperator
+from maintenance.results import CheckResult, not_configured, utcnow
+
+ATLAS_HOW = "add an atlas: section to the maintenance config and the Airflow connection '{conn}' " \
+            "(http: login = public key, password = private key; extra: project_id, cluster)"
+STORAGE_HOW = "add storage: buckets: to the maintenance config, each with its aws connection"
+
+
+def _not_found() -> type[Exception]:
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    return AirflowNotFoundException
+
+
+def _atlas(config: MaintenanceConfig, check: str) -> tuple[Atlas | None, list[CheckResult]]:
+    atlas = config.atlas
+    if atlas is None or not atlas.enabled:
+        return None, [not_configured(check, "backups", ATLAS_HOW.format(conn="atlas_api"))]
+    return atlas, []
+
+
+def _atlas_call(check: str, atlas: Atlas, call: Callable[[], list[CheckResult]], runbook: str) -> list[CheckResult]:
+    """Run Atlas calls; a missing connection is skipped, a ProviderError is a fail result."""
+    from maintenance.checks.backups import failed_call
+    from maintenance.hooks.http_policy import ProviderError
+
+    try:
+        return call()
+    except _not_found():
+        return [not_configured(check, "backups", f"connection '{atlas.conn_id}' is missing: "
+                               + ATLAS_HOW.format(conn=atlas.conn_id))]
+    except ProviderError as exc:
+        return [failed_call(check, exc, target=f"atlas:{atlas.conn_id}", runbook=runbook)]
+
+
+class _PreparedResults(MaintenanceCheckOperator):
+    """A check operator whose results are computed around a deferral, then handed to the base."""
+
+    def _finish(self, context: Any, results: list[CheckResult], *, fail_on_fail: bool = False) -> Any:
+        self._prepared = results
+        outcome = MaintenanceCheckOperator.execute(self, context)
+        failing = [r for r in results if r.failed]
+        if fail_on_fail and failing:
+            # manual_backup: a failed snapshot fails the task at once, whatever the alert threshold.
+            raise ChecksFailed(failing)
+        return outcome
+
+    def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        return self._prepared
+
+
+# -- daily -----------------------------------------------------------------------------------------
+class AtlasFreshnessOperator(MaintenanceCheckOperator):
+    """Newest completed snapshot at most max_snapshot_age_hours old; no failed snapshot since the last run."""
+
+    def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.checks.backups import since_default, snapshot_freshness
+        from maintenance.hooks.atlas import AtlasHook
+
+        atlas, skipped = _atlas(config, "atlas.snapshot_age")
+        if atlas is None:
+            return skipped
+        now = utcnow()
+        previous = context.get("prev_start_date_success")
+        since = since_default(now, previous if isinstance(previous, datetime) else None)
+
+        def call() -> list[CheckResult]:
+            hook = AtlasHook(atlas.conn_id)
+            return snapshot_freshness(hook.snapshots(), now=now, max_age_hours=atlas.max_snapshot_age_hours,
+                                      since=since, target=f"atlas:{hook.cluster}", runbook="maintenance_daily")
+        return _atlas_call("atlas.snapshot_age", atlas, call, "maintenance_daily")
+
+
+# -- weekly ----------------------------------------------------------------------------------------
+def _previous_metrics(config: MaintenanceConfig, check: str) -> dict[str, Any] | None:
+    from maintenance.hooks.results_db import results_store
+
+    rows = [r for r in results_store(config.results.conn_id).history(check=check) if r["status"] in ("ok", "warn")]
+    return rows[-1]["metrics"] if rows else None
+
+
+def bucket_settings(bucket: Bucket) -> list[CheckResult]:
+    from maintenance.checks.backups import failed_call, r2_bucket_settings, s3_bucket_settings
+
+    if bucket.kind == "r2":
+        from maintenance.hooks.cloudflare import CloudflareHook
+        from maintenance.hooks.http_policy import ProviderError
+
+        try:
+            hook = CloudflareHook(bucket.cloudflare_conn_id)
+            lock, lifecycle = hook.lock_rules(bucket.name), hook.lifecycle_rules(bucket.name)
+        except _not_found():
+            return [not_configured(f"storage.{bucket.name}.lock", "backups",
+                                   f"R2 lock rules and lifecycle are read through Cloudflare's REST API: add the "
+                                   f"connection '{bucket.cloudflare_conn_id}' (http: password = API token with "
+                                   "R2 read; extra: account_id)")]
+        except ProviderError as exc:
+            return [failed_call(f"storage.{bucket.name}.lock", exc, target=f"r2://{bucket.name}",
+                                runbook="maintenance_weekly", provider="storage")]
+        return r2_bucket_settings(bucket.name, lock, lifecycle, require_replication=bucket.require_replication,
+                                  require_lifecycle=bucket.require_lifecycle)
+
+    from maintenance.hooks.storage import client_error, s3_client
+
+    check = f"storage.{bucket.name}.settings"
+    try:
+        client = s3_client(bucket.conn_id)
+        facts = s3_facts(client, bucket)
+    except _not_found():
+        return [not_configured(check, "backups", f"add the aws connection '{bucket.conn_id}' "
+                               "(extra endpoint_url for an S3-compatible store)")]
+    except Exception as exc:  # noqa: BLE001 - botocore errors become a classified result
+        reason, text = client_error(exc)
+        suffix = f" (check the credentials of connection '{bucket.conn_id}')" if reason == "unauthorized" else ""
+        return [CheckResult(check=check, status="fail", reason=reason, group="backups", target=f"s3://{bucket.name}",
+                            runbook="maintenance_weekly", provider="storage",
+                            summary=f"reading the bucket settings failed: {text}{suffix}")]
+    return s3_bucket_settings(bucket.name, facts, require_replication=bucket.require_replication,
+                              require_lifecycle=bucket.require_lifecycle)
+
+
+def s3_facts(client: Any, bucket: Bucket) -> dict[str, Any]:
+    """The bucket settings the checks read; 'not configured' answers become None."""
+    from botocore.exceptions import ClientError
+
+    def optional(call: Callable[[], Any], *absent: str) -> Any:
+        try:
+            return call()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in absent:
+                return None
+            raise
+
+    name = bucket.name
+    facts: dict[str, Any] = {"versioning": client.get_bucket_versioning(Bucket=name).get("Status")}
+    replication = optional(lambda: client.get_bucket_replication(Bucket=name),
+                           "ReplicationConfigurationNotFoundError")
+    facts["replication"] = (replication or {}).get("ReplicationConfiguration", {}).get("Rules") if replication else None
+    lifecycle = optional(lambda: client.get_bucket_lifecycle_configuration(Bucket=name),
+                         "NoSuchLifecycleConfiguration")
+    facts["lifecycle"] = lifecycle.get("Rules") if lifecycle else None
+    block = optional(lambda: client.get_public_access_block(Bucket=name), "NoSuchPublicAccessBlockConfiguration")
+    facts["public_access_block"] = block.get("PublicAccessBlockConfiguration") if block else None
+    if facts["replication"]:
+        # Health: the replication status of the newest objects (FAILED means it is broken).
+        from maintenance.checks.object_checksums import select_keys
+
+        keys: list[str] = []
+        for prefix in bucket.verify_prefixes or [""]:
+            keys += select_keys(client, name, prefix, newest=5, limit=bucket.verify_limit,
+                                exclude_prefix=bucket.canary_prefix)[0]
+        facts["replication_statuses"] = [client.head_object(Bucket=name, Key=k).get("ReplicationStatus")
+                                         for k in keys[:10]]
+    return facts
+
+
+class BackupStatusOperator(MaintenanceCheckOperator):
+    """Weekly: Atlas policy (retention, PITR), snapshot count/size trend; every bucket's settings."""
+
+    def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.checks.backups import backup_policy, snapshot_inventory
+        from maintenance.hooks.atlas import AtlasHook
+
+        atlas, results = _atlas(config, "atlas.retention")
+        if atlas is not None:
+            def call() -> list[CheckResult]:
+                hook = AtlasHook(atlas.conn_id)
+                target = f"atlas:{hook.cluster}"
+                out = backup_policy(hook.schedule(), hook.cluster_description(),
+                                    min_retention_days=atlas.min_retention_days, require_pitr=atlas.require_pitr,
+                                    target=target, runbook="maintenance_weekly")
+                out.append(snapshot_inventory(hook.snapshots(), _previous_metrics(config, "atlas.snapshot_inventory"),
+                                              target=target, runbook="maintenance_weekly"))
+                return out
+            results = _atlas_call("atlas.retention", atlas, call, "maintenance_weekly")
+        if config.storage is None or not config.storage.buckets:
+            results.append(not_configured("storage.buckets", "backups", STORAGE_HOW))
+        else:
+            for bucket in config.storage.buckets:
+                results += bucket_settings(bucket)
+        return results
+
+
+# -- monthly ---------------------------------------------------------------------------------------
+def storage_verification(bucket: Bucket) -> list[CheckResult]:
+    """Checksums of the objects under the bucket's prefixes, and (S3) the canary restore test."""
+    from maintenance.checks.object_checksums import (canary_restore_test, checksum_result, select_keys,
+                                                      verify_objects)
+    from maintenance.hooks.storage import s3_client
+
+    scheme = "r2" if bucket.kind == "r2" else "s3"
+    target = f"{scheme}://{bucket.name}"
+    results: list[CheckResult] = []
+    try:
+        client = s3_client(bucket.conn_id, pool=bucket.verify_concurrency, kind=bucket.kind)
+    except _not_found():
+        return [not_configured(f"storage.{bucket.name}.checksums", "backups",
+                               f"add the aws connection '{bucket.conn_id}'")]
+    check = f"storage.{bucket.name}.checksums"
+    try:
+        keys: list[str] = []
+        truncated = False
+        for prefix in bucket.verify_prefixes or [""]:
+            found, cut = select_keys(client, bucket.name, prefix, newest=bucket.verify_newest,
+                                     limit=bucket.verify_limit, exclude_prefix=bucket.canary_prefix)
+            keys += found
+            truncated |= cut
+        outcomes = verify_objects(client, bucket.name, keys, concurrency=bucket.verify_concurrency)
+        results.append(checksum_result(bucket.name, outcomes, target=target, truncated=truncated))
+    except Exception as exc:  # noqa: BLE001
+        results.append(_s3_fail(check, exc, bucket, target))
+    check = f"storage.{bucket.name}.restore_test"
+    if bucket.kind == "r2":
+        results.append(CheckResult(check=check, status="skipped", group="backups", target=target,
+                                   provider="storage", reason="not_available_on_r2", summary=(
+                                       "Cloudflare R2 has no versioning, so there is no previous version to "
+                                       "restore: the restore test does not exist there (lock rules protect it instead)")))
+    elif bucket.restore_test:
+        try:
+            results.append(canary_restore_test(client, bucket.name, bucket.canary_prefix, target=target))
+        except Exception as exc:  # noqa: BLE001
+            results.append(_s3_fail(check, exc, bucket, target))
+    return results
+
+
+def _s3_fail(check: str, exc: Exception, bucket: Bucket, target: str) -> CheckResult:
+    from maintenance.hooks.storage import client_error
+
+    reason, text = client_error(exc)
+    suffix = f" (check the credentials of connection '{bucket.conn_id}')" if reason == "unauthorized" else ""
+    return CheckResult(check=check, status="fail", reason=reason, group="backups", target=target,
+                       runbook="maintenance_monthly", provider="storage", summary=f"{text}{suffix}")
+
+
+def archive_and_restore(atlas: Atlas, hook: Any, job: dict[str, Any], target: str) -> list[CheckResult]:
+    """Download the restore job's archive, verify it, and (when possible) restore it into scratch."""
+    from maintenance.checks.backups import failed_call, verify_archive
+    from maintenance.hooks.http_policy import ProviderError
+
+    urls = [u for u in job.get("deliveryUrl") or [] if isinstance(u, str)]
+    if not urls:
+        state = ", ".join(f for f in ("failed", "cancelled", "expired") if job.get(f)) or "no delivery URL"
+        return [CheckResult(check="atlas.restore_archive", status="fail", reason="restore_failed", group="backups",
+                            target=target, runbook="maintenance_monthly", provider="atlas",
+                            summary=f"restore job {job.get('id')} ended without an archive ({state})")]
+    workdir = tempfile.mkdtemp(prefix="atlas-restore-")
+    try:
+        path = os.path.join(workdir, "snapshot.tar.gz")
+        try:
+            hook.download(urls[0], path, max_bytes=int(atlas.max_archive_gb * 1024 ** 3))
+        except ProviderError as exc:
+            return [failed_call("atlas.restore_archive", exc, target=target, runbook="maintenance_monthly")]
+        results = [verify_archive(path, atlas.expected_collections, target=target)]
+        if atlas.restore_target is not None and results[0].status != "fail":
+            results.append(scratch_restore(atlas, path, workdir, target))
+        return results
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def scratch_restore(atlas: Atlas, archive: str, workdir: str, target: str) -> CheckResult:
+    """mongorestore the archive into the scratch database, then compare per-collection counts."""
+    import subprocess
+    import tarfile
+
+    from maintenance.checks.backups import count_comparison
+
+    check = "atlas.restore_counts"
+    base = dict(check=check, group="backups", target=target, runbook="maintenance_monthly", provider="atlas")
+    restore = atlas.restore_target
+    assert restore is not None and restore.scratch   # the config refuses anything else
+    binary = shutil.which("mongorestore")
+    if binary is None:
+        return CheckResult(status="skipped", reason="not_installed", summary=(
+            "skipped: mongorestore not installed (install the MongoDB Database Tools on the worker)"), **base)
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+
+    try:
+        scratch, live = MongoHook(mongo_conn_id=restore.conn_id), MongoHook(mongo_conn_id=restore.live_conn_id)
+        scratch_uri = scratch.uri
+    except _not_found() as exc:
+        return CheckResult(status="skipped", reason="not_configured",
+                           summary=f"skipped: not configured ({exc}: add the mongo connection)", **base)
+    extracted = os.path.join(workdir, "extracted")
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(extracted, filter="data")
+    # mongorestore wants the directory that holds one folder per database (<dir>/<db>/<coll>.bson)
+    bson = next((os.path.join(d, f) for d, _, files in os.walk(extracted) for f in files
+                 if f.endswith((".bson", ".bson.gz"))), None)
+    if bson is None:
+        return CheckResult(status="fail", reason="restore_failed",
+                           summary="the archive has no .bson files (not a mongodump layout): nothing to restore", **base)
+    dump = os.path.dirname(os.path.dirname(bson))
+    command = [binary, "--uri", scratch_uri, "--drop"] + (["--gzip"] if bson.endswith(".gz") else []) + [dump]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=4 * 3600)
+    if done.returncode != 0:
+        from maintenance.hooks.http_policy import redact
+        return CheckResult(status="fail", reason="restore_failed", summary=redact(
+            f"mongorestore into '{restore.conn_id}' failed: {done.stderr.strip()[-300:]}", [scratch_uri]), **base)
+
+    def counts(hook: Any) -> dict[str, int]:
+        client = hook.get_conn()
+        out = {}
+        for db in client.list_database_names():
+            if db in ("admin", "local", "config"):
+                continue
+            for name in client[db].list_collection_names():
+                out[f"{db}.{name}"] = client[db][name].estimated_document_count()
+        return out
+    return count_comparison(counts(live), counts(scratch), tolerance=restore.count_tolerance, target=target)
+
+
+class VerifyBackupsOperator(_PreparedResults):
+    """Monthly: storage checksums and canary restore, then an Atlas download restore job of the
+    newest snapshot, waited for in the triggerer, its archive streamed and verified."""
+
+    def execute(self, context: Any) -> Any:
+        from maintenance.config import get_config
+
+        config = get_config()
+        results: list[CheckResult] = []
+        if config.storage is None or not config.storage.buckets:
+            results.append(not_configured("storage.checksums", "backups", STORAGE_HOW))
+        else:
+            for bucket in config.storage.buckets:
+                results += storage_verification(bucket)
+        atlas, skipped = _atlas(config, "atlas.restore_archive")
+        if atlas is None or not atlas.restore_test:
+            return self._finish(context, results + skipped)
+        started: dict[str, Any] = {}
+
+        def start() -> list[CheckResult]:
+            from maintenance.hooks.atlas import AtlasHook
+
+            hook = AtlasHook(atlas.conn_id)
+            completed = [s for s in hook.snapshots() if s.get("status") == "completed"]
+            if not completed:
+                return [CheckResult(check="atlas.restore_archive", status="fail", reason="no_snapshot", group="backups",
+                                    target=f"atlas:{hook.cluster}", runbook="maintenance_monthly", provider="atlas",
+                                    summary="no completed snapshot to restore")]
+            newest = max(completed, key=lambda s: str(s.get("createdAt")))
+            job = hook.create_download_restore(str(newest["id"]))
+            started.update(job=job, path=hook._cluster_path(f"/backup/restoreJobs/{job.get('id')}"),
+                           target=f"atlas:{hook.cluster}", snapshot=newest.get("id"))
+            return []
+        failed = _atlas_call("atlas.restore_archive", atlas, start, "maintenance_monthly")
+        if failed or not started:
+            return self._finish(context, results + failed)
+        from maintenance.triggers.atlas import AtlasPollTrigger
+
+        self.log.info("restore job %s for snapshot %s created; waiting in the triggerer",
+                      started["job"].get("id"), started["snapshot"])
+        self.defer(trigger=AtlasPollTrigger(atlas.conn_id, started["path"], "restore_job",
+                                            deadline=time.time() + atlas.restore_wait_minutes * 60,
+                                            poll_seconds=atlas.poll_seconds,
+                                            carry={"partial": [r.to_dict() for r in results],
+                                                   "target": started["target"]}),
+                   method_name="execute_complete")
+
+    def execute_complete(self, context: Any, event: dict[str, Any], **_: Any) -> Any:
+        from maintenance.config import get_config
+        from maintenance.hooks.atlas import AtlasHook
+
+        atlas = get_config().atlas
+        carry = event.get("carry") or {}
+        target = carry.get("target", "atlas")
+        results = [CheckResult.from_dict(r) for r in carry.get("partial", [])]
+        base = dict(check="atlas.restore_archive", group="backups", target=target, runbook="maintenance_monthly",
+                    provider="atlas")
+        if atlas is None:
+            return self._finish(context, results)
+        if event.get("status") == "error":
+            results.append(CheckResult(status="fail", reason=event.get("reason"), summary=event.get("message", ""),
+                                       **base))
+        elif event.get("status") == "timeout":
+            results.append(CheckResult(status="fail", reason="timeout", summary=(
+                f"the restore job was not ready after {atlas.restore_wait_minutes} min"), **base))
+        else:
+            results += archive_and_restore(atlas, AtlasHook(atlas.conn_id), event.get("item") or {}, target)
+        return self._finish(context, results)
+
+
+# -- manual_backup ---------------------------------------------------------------------------------
+class TakeSnapshotOperator(_PreparedResults):
+    """Ask Atlas for an on-demand snapshot; push its id (XCom key snapshot_id)."""
+
+    template_fields: Sequence[str] = ("reason", "retention_days")
+
+    def __init__(self, *, reason: str = "manual backup", retention_days: Any = 7, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.reason, self.retention_days = reason, retention_days
+
+    def execute(self, context: Any) -> Any:
+        from maintenance.config import get_config
+
+        atlas, results = _atlas(get_config(), "atlas.manual_snapshot_request")
+        if atlas is not None:
+            def call() -> list[CheckResult]:
+                from maintenance.hooks.atlas import AtlasHook
+
+                hook = AtlasHook(atlas.conn_id)
+                run_id = context["ti"].run_id
+                snapshot = hook.take_snapshot(f"{self.reason} (Airflow manual_backup {run_id})",
+                                              int(self.retention_days))
+                sid = snapshot.get("id")
+                context["ti"].xcom_push(key="snapshot_id", value=sid)
+                return [CheckResult(check="atlas.manual_snapshot_request", status="ok", group="backups",
+                                    target=f"atlas:{hook.cluster}", runbook="manual_backup", provider="atlas",
+                                    summary=f"on-demand snapshot {sid} requested ({snapshot.get('status')}), "
+                                            f"kept {int(self.retention_days)} days: {self.reason}",
+                                    evidence={"snapshot_id": sid})]
+            results = _atlas_call("atlas.manual_snapshot_request", atlas, call, "manual_backup")
+        return self._finish(context, results, fail_on_fail=True)
+
+
+class WaitForSnapshotOperator(_PreparedResults):
+    """Wait for the snapshot to complete in the triggerer (no worker slot); fail on failed or timeout."""
+
+    template_fields: Sequence[str] = ("wait_minutes",)
+
+    def __init__(self, *, wait_minutes: Any = 60, snapshot_task_id: str = "take_snapshot", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.wait_minutes, self.snapshot_task_id = wait_minutes, snapshot_task_id
+
+    def execute(self, context: Any) -> Any:
+        from maintenance.config import get_config
+        from maintenance.hooks.atlas import AtlasHook
+        from maintenance.triggers.atlas import AtlasPollTrigger
+
+        atlas = get_config().atlas
+        sid = context["ti"].xcom_pull(task_ids=self.snapshot_task_id, key="snapshot_id")
+        if atlas is None or not sid:
+            raise AirflowSkipException("no snapshot was requested (take_snapshot skipped: Atlas not configured)")
+        from maintenance.checks.backups import failed_call
+        from maintenance.hooks.http_policy import ProviderError
+
+        hook = AtlasHook(atlas.conn_id)
+        try:
+            path = hook._cluster_path(f"/backup/snapshots/{sid}")
+        except _not_found():
+            raise AirflowSkipException(f"connection '{atlas.conn_id}' is missing") from None
+        except ProviderError as exc:
+            return self._finish(context, [failed_call("atlas.manual_snapshot", exc, target=f"atlas:{atlas.conn_id}",
+                                                      runbook="manual_backup")], fail_on_fail=True)
+        started = time.time()
+        self.defer(trigger=AtlasPollTrigger(atlas.conn_id, path, "snapshot",
+                                            deadline=started + float(self.wait_minutes) * 60,
+                                            poll_seconds=atlas.poll_seconds,
+                                            carry={"started": started, "snapshot_id": sid,
+                                                   "target": f"atlas:{hook.cluster}"}),
+                   method_name="execute_complete")
+
+    def execute_complete(self, context: Any, event: dict[str, Any], **_: Any) -> Any:
+        from maintenance.checks.backups import snapshot_outcome
+
+        carry = event.get("carry") or {}
+        status = event.get("status")
+        item = event.get("item") or {"id": carry.get("snapshot_id")}
+        waited = time.time() - float(carry.get("started") or time.time())
+        result = snapshot_outcome(item, timed_out=status == "timeout", waited_s=waited, target=carry.get("target", "atlas"),
+                                  error=event.get("message") if status == "error" else None)
+        if status == "error":
+            result.reason = event.get("reason") or result.reason
+        if result.status == "ok":
+            context["ti"].xcom_push(key="snapshot", value=result.evidence)
+        return self._finish(context, [result], fail_on_fail=True)
+
+
+class ReportSnapshotOperator(BaseOperator):
+    """Post the completed snapshot's id, time, size, expiry and reason to Slack (slack_alerts)."""
+
+    template_fields: Sequence[str] = ("reason",)
+
+    def __init__(self, *, reason: str = "", wait_task_id: str = "wait_for_snapshot", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.reason, self.wait_task_id = reason, wait_task_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from maintenance.alerting import deliver, enqueue_report
+        from maintenance.checks.backups import human_size, as_number
+        from maintenance.config import get_config
+        from maintenance.hooks.results_db import results_store
+
+        snapshot = context["ti"].xcom_pull(task_ids=self.wait_task_id, key="snapshot")
+        if not snapshot:
+            raise AirflowSkipException("no completed snapshot to report")
+        config = get_config()
+        store = results_store(config.results.conn_id)
+        result = CheckResult(
+            check="atlas.manual_snapshot", status="ok", group="backups", runbook="manual_backup", provider="atlas",
+            target=f"atlas:{config.atlas.conn_id if config.atlas else ''}",
+            summary=(f"manual backup snapshot {snapshot.get('id')} completed at {snapshot.get('createdAt')}: "
+                     f"{human_size(as_number(snapshot.get('storageSizeBytes')))}, expires {snapshot.get('expiresAt')}; "
+                     f"reason: {self.reason}"),
+            evidence=snapshot)
+        enqueue_report(store, result, context)
+        if deliver(store, config, channel="report") == 0:
+            raise AirflowException(f"snapshot {snapshot.get('id')} is taken, but the Slack message was not "
+                                   f"delivered (connection '{config.alerting.slack_conn_id}'); see the task log")
+        self.log.info("%s", result.summary)
+        return result.to_dict()

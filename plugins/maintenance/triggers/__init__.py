@@ -1,0 +1,1 @@
+"""Custom triggers (they must live outside dags/: the triggerer imports them from plugins/)."""

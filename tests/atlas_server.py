@@ -1,0 +1,287 @@
+"""A local MongoDB Atlas Administration API v2 (provider-apis.md section 1) for tests.
+
+Real HTTP Digest auth (RFC 7616, MD5, qop=auth): a request without credentials gets 401 with a
+WWW-Authenticate challenge; the client's response hash is verified against the private key.
+Versioned media types are enforced per endpoint (406 for a wrong Accept), lists are paged,
+errors use the ApiError shape. Also: OAuth client credentials at /api/oauth/token.
+
+State is plain data the tests set: snapshots, schedule, cluster, and how on-demand snapshots
+and restore jobs progress (`on_demand` = "completed" | "failed" | "stuck", after `polls` GETs).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+import secrets
+import tarfile
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from servers import LocalServer, Reply, Request, json_reply
+
+V2023 = "application/vnd.atlas.2023-01-01+json"
+V2024 = "application/vnd.atlas.2024-08-05+json"
+REALM = "MMS Public API"
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def snapshot(sid: str, hours_ago: float, status: str = "completed", size: int = 1_000_000,
+             kind: str = "scheduled", now: datetime | None = None) -> dict[str, Any]:
+    now = now or datetime.now(timezone.utc)
+    created = now - timedelta(hours=hours_ago)
+    return {"id": sid, "createdAt": iso(created), "expiresAt": iso(created + timedelta(days=30)), "status": status,
+            "snapshotType": kind, "frequencyType": "daily", "type": "REPLICA_SET", "cloudProvider": "AWS",
+            "replicaSetName": "rs0", "mongodVersion": "8.0.4", "storageSizeBytes": size, "policyItems": [],
+            "copyRegions": [], "links": []}
+
+
+def schedule(daily_days: int = 30, unit: str = "days") -> dict[str, Any]:
+    return {"clusterId": "c1", "clusterName": "prod", "referenceHourOfDay": 3, "restoreWindowDays": 7,
+            "policies": [{"id": "p1", "policyItems": [
+                {"id": "i1", "frequencyType": "hourly", "frequencyInterval": 6, "retentionUnit": "days", "retentionValue": 2},
+                {"id": "i2", "frequencyType": "daily", "frequencyInterval": 1, "retentionUnit": unit,
+                 "retentionValue": daily_days}]}],
+            "copySettings": [], "autoExportEnabled": False, "links": []}
+
+
+def mongodump_archive(collections: dict[str, bytes]) -> bytes:
+    """A tar.gz in mongodump layout: dump/<db>/<collection>.bson and .metadata.json."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in collections.items():
+            db, coll = name.split(".", 1)
+            for suffix, payload in ((".bson", data), (".metadata.json", json.dumps({"indexes": []}).encode())):
+                info = tarfile.TarInfo(f"dump/{db}/{coll}{suffix}")
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    return buffer.getvalue()
+
+
+def corrupt(archive: bytes) -> bytes:
+    """Flip bytes in the middle of the compressed stream (as a damaged download would)."""
+    data = bytearray(archive)
+    middle = len(data) // 2
+    for i in range(middle, min(middle + 64, len(data))):
+        data[i] ^= 0xFF
+    return bytes(data)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+class AtlasServer:
+    def __init__(self, public_key: str = "atlas-public", private_key: str = "atlas-private-SECRET",
+                 project_id: str = "5f4007f327a3bd7b6f4103c5", cluster: str = "prod") -> None:
+        self.public_key, self.private_key, self.project_id, self.cluster_name = public_key, private_key, project_id, cluster
+        self.snapshots: list[dict[str, Any]] = [snapshot("s-fresh", 3)]
+        self.schedule = schedule()
+        self.cluster = {"id": "c1", "name": cluster, "clusterType": "REPLICASET", "stateName": "IDLE", "paused": False,
+                        "backupEnabled": True, "pitEnabled": True, "mongoDBVersion": "8.0.4"}
+        self.on_demand = "completed"     # completed | failed | stuck
+        self.polls = 2                   # GETs of an on-demand snapshot before it reaches its end state
+        self.restore_polls = 1           # GETs of a restore job before it has its delivery URL
+        self.archive = mongodump_archive({"app.users": b"\x05\x00\x00\x00\x00" * 10, "app.orders": b"\x05\x00\x00\x00\x00"})
+        self.client_id, self.client_secret = "sa-client", "sa-SECRET"
+        self.tokens: set[str] = set()
+        self.nonces: set[str] = set()
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.created: list[dict[str, Any]] = []       # POST bodies of on-demand snapshots
+        self.accepts: list[tuple[str, str]] = []      # (path, Accept) of every authorised API call
+        self.unauthorized = 0
+        self.server = LocalServer(self)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> "AtlasServer":
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.__exit__(*exc)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def connection_json(self, private_key: str | None = None, **extra: Any) -> str:
+        return json.dumps({"conn_type": "http", "host": self.url, "login": self.public_key,
+                           "password": private_key or self.private_key,
+                           "extra": {"project_id": self.project_id, "cluster": self.cluster_name, **extra}})
+
+    def service_account_json(self, secret: str | None = None) -> str:
+        return json.dumps({"conn_type": "http", "host": self.url, "login": self.client_id,
+                           "password": secret or self.client_secret,
+                           "extra": {"project_id": self.project_id, "cluster": self.cluster_name,
+                                     "auth": "service_account"}})
+
+    # -- auth ------------------------------------------------------------------------------------
+    def _challenge(self) -> Reply:
+        nonce = secrets.token_hex(16)
+        self.nonces.add(nonce)
+        self.unauthorized += 1
+        header = f'Digest realm="{REALM}", domain="", nonce="{nonce}", algorithm=MD5, qop="auth", stale=false'
+        return json_reply({"error": 401, "errorCode": "UNAUTHORIZED", "detail": "You are not authorized for this resource.",
+                           "reason": "Unauthorized"}, 401, {"WWW-Authenticate": header})
+
+    def _authorised(self, request: Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            return header[7:] in self.tokens
+        if not header.startswith("Digest "):
+            return False
+        fields = dict((k, v1 or v2) for k, v1, v2 in re.findall(r'(\w+)=(?:"([^"]*)"|([^\s,]+))', header[7:]))
+        if fields.get("username") != self.public_key or fields.get("nonce") not in self.nonces:
+            return False
+        if fields.get("realm") != REALM or fields.get("uri") != request.path:
+            return False
+        ha1 = _md5(f"{self.public_key}:{REALM}:{self.private_key}")
+        ha2 = _md5(f"{request.method}:{fields['uri']}")
+        if fields.get("qop") == "auth":
+            expected = _md5(f"{ha1}:{fields['nonce']}:{fields.get('nc')}:{fields.get('cnonce')}:auth:{ha2}")
+        else:
+            expected = _md5(f"{ha1}:{fields['nonce']}:{ha2}")
+        return secrets.compare_digest(expected, fields.get("response", ""))
+
+    def _token(self, request: Request) -> Reply:
+        header = request.headers.get("Authorization", "")
+        try:
+            user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+        except ValueError:
+            user = password = ""
+        if (user, password) != (self.client_id, self.client_secret) or b"grant_type=client_credentials" not in request.body:
+            return json_reply({"error": "invalid_client"}, 401)
+        token = secrets.token_hex(16)
+        self.tokens.add(token)
+        return json_reply({"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
+
+    # -- routes ------------------------------------------------------------------------------------
+    def __call__(self, request: Request) -> Reply:
+        parts = urlsplit(request.path)
+        path, query = parts.path, parse_qs(parts.query)
+        if path.startswith("/download/"):
+            return 200, {"Content-Type": "application/gzip"}, self.archive
+        if path == "/api/oauth/token" and request.method == "POST":
+            return self._token(request)
+        if not self._authorised(request):
+            return self._challenge()
+        prefix = f"/api/atlas/v2/groups/{self.project_id}/clusters/{self.cluster_name}"
+        if not path.startswith(prefix):
+            return self._error(404, "RESOURCE_NOT_FOUND", f"no resource at {path}")
+        rest = path[len(prefix):]
+        accept = request.headers.get("Accept", "")
+        self.accepts.append((rest or "/", accept))
+        want = V2024 if rest in ("", "/backup/schedule") else V2023
+        if accept != want:
+            return self._error(406, "INVALID_VERSION_DATE", f"{rest or 'cluster'} is served as {want}")
+        if rest == "":
+            return json_reply(self.cluster)
+        if rest == "/backup/schedule":
+            return json_reply(self.schedule)
+        if rest == "/backup/snapshots" and request.method == "GET":
+            return self._page(self.snapshots, query)
+        if rest == "/backup/snapshots" and request.method == "POST":
+            return self._take(request)
+        if match := re.fullmatch(r"/backup/snapshots/([\w-]+)", rest):
+            return self._get_snapshot(match.group(1))
+        if rest == "/backup/restoreJobs" and request.method == "POST":
+            body = request.json()
+            if body.get("deliveryType") != "download" or not any(s["id"] == body.get("snapshotId") for s in self.snapshots):
+                return self._error(400, "INVALID_ATTRIBUTE", "bad restore job")
+            job = {"id": f"job{len(self.jobs) + 1}", "snapshotId": body["snapshotId"], "deliveryType": "download",
+                   "cancelled": False, "failed": False, "expired": False, "deliveryUrl": [], "links": [], "_polls": 0}
+            self.jobs[job["id"]] = job
+            return json_reply(self._public(job))
+        if match := re.fullmatch(r"/backup/restoreJobs/([\w-]+)", rest):
+            job = self.jobs.get(match.group(1))
+            if job is None:
+                return self._error(404, "RESTORE_JOB_NOT_FOUND", "no such restore job")
+            job["_polls"] += 1
+            if job["_polls"] >= self.restore_polls:
+                job["deliveryUrl"] = [f"{self.url}/download/{job['id']}/restore.tar.gz?sig=SIGNED-SECRET"]
+                job["finishedAt"] = iso(datetime.now(timezone.utc))
+            return json_reply(self._public(job))
+        return self._error(404, "RESOURCE_NOT_FOUND", f"no resource at {path}")
+
+    @staticmethod
+    def _public(item: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in item.items() if not k.startswith("_")}
+
+    @staticmethod
+    def _error(status: int, code: str, detail: str) -> Reply:
+        return json_reply({"error": status, "errorCode": code, "detail": detail, "reason": code.title()}, status)
+
+    def _page(self, items: list[dict[str, Any]], query: dict[str, list[str]]) -> Reply:
+        page = int(query.get("pageNum", ["1"])[0])
+        size = int(query.get("itemsPerPage", ["100"])[0])
+        chunk = items[(page - 1) * size: page * size]
+        links = [{"rel": "self", "href": f"{self.url}?pageNum={page}"}]
+        if page * size < len(items):
+            links.append({"rel": "next", "href": f"{self.url}?pageNum={page + 1}"})
+        return json_reply({"links": links, "results": [self._public(s) for s in chunk], "totalCount": len(items)})
+
+    def _take(self, request: Request) -> Reply:
+        body = request.json() or {}
+        if int(body.get("retentionInDays", 0)) < 1:
+            return self._error(400, "INVALID_ATTRIBUTE", "retentionInDays must be at least 1")
+        if any(s.get("_on_demand") and s["status"] in ("queued", "inProgress") for s in self.snapshots):
+            return self._error(409, "SNAPSHOT_ALREADY_IN_PROGRESS", "an on-demand snapshot is already in progress")
+        self.created.append(body)
+        item = snapshot(f"od{len(self.created)}", 0, status="queued", kind="onDemand")
+        item.update(description=body.get("description"), _on_demand=True, _polls=0,
+                    expiresAt=iso(datetime.now(timezone.utc) + timedelta(days=int(body["retentionInDays"]))))
+        self.snapshots.insert(0, item)
+        return json_reply(self._public(item))
+
+    def _get_snapshot(self, sid: str) -> Reply:
+        item = next((s for s in self.snapshots if s["id"] == sid), None)
+        if item is None:
+            return self._error(404, "SNAPSHOT_NOT_FOUND", f"no snapshot {sid}")
+        if item.get("_on_demand") and item["status"] in ("queued", "inProgress"):
+            item["_polls"] += 1
+            if self.on_demand != "stuck" and item["_polls"] >= self.polls:
+                item["status"] = self.on_demand
+                item["storageSizeBytes"] = 2_500_000
+            else:
+                item["status"] = "inProgress"
+        return json_reply(self._public(item))
+
+
+class CloudflareServer:
+    """Cloudflare's REST API for R2 bucket lock rules and lifecycle (Bearer token, v4 envelope)."""
+
+    def __init__(self, token: str = "cf-token-SECRET", account_id: str = "acc123") -> None:
+        self.token, self.account_id = token, account_id
+        self.locks: dict[str, list[dict[str, Any]]] = {}
+        self.lifecycles: dict[str, list[dict[str, Any]]] = {}
+        self.server = LocalServer(self)
+
+    def __enter__(self) -> "CloudflareServer":
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.__exit__(*exc)
+
+    def connection_json(self, token: str | None = None) -> str:
+        return json.dumps({"conn_type": "http", "host": self.server.url + "/client/v4",
+                           "password": token or self.token, "extra": {"account_id": self.account_id}})
+
+    def __call__(self, request: Request) -> Reply:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return json_reply({"success": False, "errors": [{"code": 10000, "message": "Authentication error"}],
+                               "messages": [], "result": None}, 403)
+        match = re.fullmatch(rf"/client/v4/accounts/{self.account_id}/r2/buckets/([\w.-]+)/(lock|lifecycle)",
+                             urlsplit(request.path).path)
+        if not match or request.method != "GET":
+            return json_reply({"success": False, "errors": [{"code": 7003, "message": "No route"}], "result": None}, 404)
+        bucket, what = match.groups()
+        rules = (self.locks if what == "lock" else self.lifecycles).get(bucket, [])
+        return json_reply({"success": True, "errors": [], "messages": [], "result": {"rules": rules}})
