@@ -55,6 +55,7 @@ class AtlasHook(PolicyHttpHook):
     default_conn_name = "atlas_api"
     default_host = "https://cloud.mongodb.com"
     auth_class = HTTPDigestAuth
+    own_extras = OWN_EXTRA
     conn_type = "http"
     hook_name = "MongoDB Atlas"
 
@@ -64,8 +65,6 @@ class AtlasHook(PolicyHttpHook):
 
     def get_conn(self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None):
         session = super().get_conn(headers, extra_options)
-        for key in OWN_EXTRA:
-            session.headers.pop(key, None)
         connection = self.get_connection(self.http_conn_id)
         if str(connection.extra_dejson.get("auth", "digest")).lower() in ("service_account", "oauth"):
             session.auth = AtlasServiceAccountAuth(connection.login or "", connection.password or "",

@@ -19,16 +19,13 @@ class CloudflareHook(PolicyHttpHook):
     default_conn_name = "cloudflare_api"
     default_host = "https://api.cloudflare.com/client/v4"
     auth_class = BearerAuth
+    own_extras = OWN_EXTRA
     conn_type = "http"
     hook_name = "Cloudflare API"
 
     def get_conn(self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None):
         session = super().get_conn(headers, extra_options)
-        for key in OWN_EXTRA:
-            session.headers.pop(key, None)
         connection = self.get_connection(self.http_conn_id)
-        # HttpHook only builds auth_class(login, password) when login is set; the token is the password.
-        session.auth = BearerAuth(None, connection.password)
         jurisdiction = connection.extra_dejson.get("jurisdiction")
         if jurisdiction:
             session.headers["cf-r2-jurisdiction"] = str(jurisdiction)

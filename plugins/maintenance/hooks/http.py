@@ -34,6 +34,7 @@ class PolicyHttpHook(HttpHook):
     default_conn_name = "http_default"
     default_host = ""               # HttpHook's own: the provider's public API, when the connection has no host
     auth_class: Any = None          # requests auth class, built from (login, password); None: HTTP basic
+    own_extras: tuple[str, ...] = ()  # connection extras that configure the hook, not HTTP headers
 
     def __init__(self, conn_id: str | None = None, policy: RetryPolicy = DEFAULT_POLICY, **kwargs: Any) -> None:
         super().__init__(http_conn_id=conn_id or self.default_conn_name, **kwargs)
@@ -41,15 +42,24 @@ class PolicyHttpHook(HttpHook):
         self._session: requests.Session | None = None
         self._secrets: list[str] = []
 
+    def get_conn(self, headers: dict[Any, Any] | None = None,
+                 extra_options: dict[str, Any] | None = None) -> requests.Session:
+        session = super().get_conn(headers, extra_options)
+        connection = self.get_connection(self.http_conn_id)
+        # HttpHook sends every connection extra as a header; ours configure the hook instead.
+        for key in self.own_extras:
+            session.headers.pop(key, None)
+        if self.auth_class is not None:
+            # HttpHook builds auth_class(login, password) only when login is set; a token may be password only.
+            session.auth = self.auth_class(connection.login, connection.password)
+        return session
+
     @property
     def session(self) -> requests.Session:
         if self._session is None:
             connection = self.get_connection(self.http_conn_id)
             self._secrets = [s for s in (connection.password, connection.login) if s]
             self._session = self.get_conn()
-            if self.auth_class is not None:
-                # HttpHook only passes (login, password) when login is set; a token may be password only.
-                self._session.auth = self.auth_class(connection.login, connection.password)
         return self._session
 
     def request(self, method: str, endpoint: str, *, expect_json: bool = True, **kwargs: Any) -> Any:

@@ -176,7 +176,7 @@ def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_P
                     snippet = redact(response.text[:120], secrets).replace("\n", " ")
                     raise ProviderError(MALFORMED, f"{method} {safe_url}: response is not valid JSON: {snippet!r}",
                                         status=response.status_code, conn_id=conn_id, attempts=attempt) from None
-            if reason == RATE_LIMITED:
+            if reason in (RATE_LIMITED, HTTP_5XX):   # 503 may carry Retry-After too
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             last = ProviderError(reason, f"{method} {safe_url}: HTTP {response.status_code}{_detail(response, secrets)}",
                                  status=response.status_code, conn_id=conn_id, attempts=attempt)
