@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 from datetime import datetime, timedelta, timezone
@@ -66,7 +67,8 @@ def test_certificate_expiring_in_five_days(ca, ca_file):
         [result] = sweep([endpoint(server.url + "/", "[STATUS] == 200", "[CERTIFICATE_EXPIRATION] > 14d")],
                          ca_file=ca_file)
     assert result.status == "fail" and result.reason == "certificate"
-    assert "[CERTIFICATE_EXPIRATION] (4d 23h) > 14d" in result.summary
+    assert re.fullmatch(r"\[CERTIFICATE_EXPIRATION\] \((4d 23h|5d)\) > 14d", result.summary), result.summary
+    assert 4.9 < result.metrics["tls_days_left"] <= 5.01
 
 
 def test_untrusted_certificate_is_a_tls_failure_unless_insecure(ca):
