@@ -46,8 +46,9 @@ class Condition:
     right_kind: str                # literal / pat / any
     right: tuple[str, ...]         # one value, or the any() values
     right_number: float | None     # numeric right side (durations in seconds)
+    right_text: str = ""           # the right-hand side as written, for descriptions
 
-    @property
+    @functools.cached_property
     def left_label(self) -> str:
         label = "[" + self.placeholder + "]" + "".join(
             f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path
@@ -154,7 +155,7 @@ def parse_condition(text: str) -> Condition:
             raise ConditionError(f"{op} needs a number on the right, got {right!r} in {text!r}")
     if name == "CONNECTED" and right_kind == "literal" and right.lower() not in ("true", "false"):
         raise ConditionError(f"[CONNECTED] compares with true or false, in {text!r}")
-    return Condition(text, name, path, function, op, right_kind, values, number)
+    return Condition(text, name, path, function, op, right_kind, values, number, right)
 
 
 def _resolve(cond: Condition, obs: Observation) -> Any:
@@ -222,7 +223,7 @@ def _equals(value: Any, expected: str) -> bool:
 def evaluate(cond: Condition, obs: Observation) -> tuple[bool, str]:
     """(passed, description); the description carries the value seen."""
     value = _resolve(cond, obs)
-    description = f"{cond.left_label} ({_shown(cond, value)}) {cond.op} " + cond.text.split(f" {cond.op} ", 1)[1]
+    description = f"{cond.left_label} ({_shown(cond, value)}) {cond.op} {cond.right_text}"
     if value is _MISSING or value is None:
         # Nothing was observed (no response, missing JSON key): the condition cannot hold.
         return False, description

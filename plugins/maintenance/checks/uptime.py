@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import ssl
 import time
 from datetime import datetime, timezone
@@ -81,6 +82,11 @@ async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *, need_body
     return obs, None
 
 
+@functools.lru_cache(maxsize=8192)
+def _shown_url(url: str) -> str:
+    return redact(url)
+
+
 def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -> CheckResult:
     """Evaluate the endpoint's conditions against what the probe saw."""
     failed: list[tuple[str, str]] = []  # (placeholder, description)
@@ -93,7 +99,7 @@ def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -
         "status_code": obs.status,
         "tls_days_left": round(obs.certificate_expiration_s / 86400, 2) if obs.certificate_expiration_s is not None else None,
     }
-    common = dict(check=endpoint.name, target=redact(endpoint.url), group=endpoint.group,
+    common = dict(check=endpoint.name, target=_shown_url(endpoint.url), group=endpoint.group,
                   critical=endpoint.critical, runbook=endpoint.runbook_id, provider=endpoint.provider,
                   metrics=metrics, evidence={"failed_conditions": [d for _, d in failed], "ip": obs.ip})
     if error is not None:
