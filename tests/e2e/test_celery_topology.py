@@ -140,7 +140,6 @@ def test_worker_killed_mid_task_is_retried_on_a_new_worker(topology, site, slack
     ti = api.task_instances(UPTIME, run_id)["check_endpoints"]
     assert run["state"] == "success"
     assert (ti["state"], ti["try_number"]) == ("success", 2), "the killed try was retried once"
-    assert ti["hostname"], ti
     assert results(topology, run_id)["api-health"] == ["ok"]
     assert len(slack.messages) - before <= 1, slack.texts()[before:]
     assert slack.count("FAILING") == 2 and slack.count("CRASHED") == 0, "no alert for a retried crash"
