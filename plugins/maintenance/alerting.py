@@ -185,9 +185,9 @@ def _ti_fields(context: dict[str, Any]) -> dict[str, Any]:
 
 # -- the message ------------------------------------------------------------------------------
 _ICON = {"alert": ":red_circle:", "reminder": ":red_circle:", "recovered": ":large_green_circle:",
-         "crash": ":boom:", "report": ":white_check_mark:"}
+         "crash": ":boom:", "report": ":white_check_mark:", "late": ":hourglass:"}
 _VERB = {"alert": "FAILING", "reminder": "STILL FAILING", "recovered": "RECOVERED", "crash": "TASK CRASHED",
-         "report": "REPORT"}
+         "report": "REPORT", "late": "RUN LATE"}   # late: a missed deadline (deadlines.py)
 
 
 def _since(payload: dict[str, Any], now: datetime) -> str:
@@ -212,7 +212,7 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
     """(plain-text fallback, Block Kit blocks) for a batch of outbox payloads."""
     now = now or utcnow()
     payloads = [r["payload"] for r in rows]
-    failing = sum(1 for p in payloads if p["kind"] in ("alert", "reminder", "crash"))
+    failing = sum(1 for p in payloads if p["kind"] in ("alert", "reminder", "crash", "late"))
     recovered = sum(1 for p in payloads if p["kind"] == "recovered")
     site = config.site.name
     title = f"{site}: {failing} failing" + (f", {recovered} recovered" if recovered else "") if failing \

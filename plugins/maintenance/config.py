@@ -165,8 +165,27 @@ class Contact(Strict):
     status_page: str | None = None
 
 
+DEFAULT_LATE_AFTER = {
+    "uptime_monitor": timedelta(minutes=10),
+    "maintenance_daily": timedelta(hours=1),
+    "maintenance_weekly": timedelta(hours=2),
+    "maintenance_monthly": timedelta(hours=3),
+    "airflow_db_cleanup": timedelta(hours=2),
+}
+
+
 class Heartbeat(Strict):
-    conn_id: str = "heartbeat"
+    """Self-watch of the scheduled DAGs (heartbeat.py, deadlines.py).
+
+    Pings: `<connection host>[/<slug>]` on success, `.../start` when a run starts and
+    `.../fail` when it fails (healthchecks.io style). No connection: no pings.
+    Deadlines: a Slack alert when a run is still not done `late_after[dag_id]` after it was
+    queued; a DAG missing from late_after has no deadline.
+    """
+
+    conn_id: str = "heartbeat"                  # http; host = the ping URL base
+    slugs: dict[str, str] = {}                  # dag_id -> path under the base (one check per DAG)
+    late_after: dict[str, PositiveDuration] = DEFAULT_LATE_AFTER
 
 
 class Results(Strict):

@@ -230,10 +230,14 @@ class ResultsStore:
         return int(result.inserted_primary_key[0])
 
     def cancel(self, conn: sa.Connection, outbox_id: int, now: datetime | None = None) -> bool:
-        """Cancel an alert nobody has received yet (the check recovered before delivery)."""
+        """Cancel an alert nobody has received yet (the check recovered on a retry, before delivery).
+
+        An alert whose delivery was already attempted (Slack was down when the last try
+        failed) is a page that is owed: it is kept, and goes out with the recovery.
+        """
         done = conn.execute(alert_outbox.update().where(
             alert_outbox.c.id == outbox_id, alert_outbox.c.delivered_at.is_(None),
-            alert_outbox.c.claim_token.is_(None),
+            alert_outbox.c.claim_token.is_(None), alert_outbox.c.attempts == 0,
         ).values(cancelled_at=now or utcnow())).rowcount
         return bool(done)
 

@@ -1,4 +1,5 @@
-"""What every DAG shares: default_args (owner, retries, the failure callback) and its runbook."""
+"""What every DAG shares: default_args (owner, retries, the failure callback) and its runbook;
+scheduled DAGs also watch themselves: heartbeat pings (heartbeat.py) and a deadline (deadlines.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from maintenance import heartbeat
 from maintenance.alerting import on_failure_callback
-from maintenance.config import PROJECT_ROOT, get_config
+from maintenance.config import PROJECT_ROOT, Heartbeat, MaintenanceConfig, get_config
+from maintenance.deadlines import deadline_alert
 
 RUNBOOKS = PROJECT_ROOT / "include" / "runbooks"
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -20,8 +23,9 @@ def runbook(dag_id: str) -> str:
 
 def dag_settings(dag_id: str, *, tags: list[str], schedule: str | None) -> dict[str, Any]:
     """Keyword arguments for DAG(...). Reads the config, so a bad config is an import error."""
-    tasks = get_config().tasks
-    return {
+    config = get_config()
+    tasks = config.tasks
+    settings = {
         "dag_id": dag_id,
         "schedule": schedule,
         "start_date": START,
@@ -36,3 +40,16 @@ def dag_settings(dag_id: str, *, tags: list[str], schedule: str | None) -> dict[
             "on_failure_callback": on_failure_callback,
         },
     }
+    if schedule is not None:
+        self_watch(settings, config)
+    return settings
+
+
+def self_watch(settings: dict[str, Any], config: MaintenanceConfig) -> None:
+    """Heartbeat pings (start, success, fail) and the deadline alert of a scheduled DAG."""
+    settings["on_success_callback"] = heartbeat.on_dag_success
+    settings["on_failure_callback"] = heartbeat.on_dag_failure
+    settings["default_args"]["on_execute_callback"] = heartbeat.on_run_start
+    late_after = (config.heartbeat or Heartbeat()).late_after.get(settings["dag_id"])
+    if late_after is not None:
+        settings["deadline"] = deadline_alert(settings["dag_id"], late_after)

@@ -1,0 +1,71 @@
+"""Deadline alerts: Slack is told when a scheduled DAG's run is late (Airflow 3 DeadlineAlert).
+
+Each scheduled DAG with an entry in the config's `heartbeat.late_after` gets
+    DeadlineAlert(reference=DAGRUN_QUEUED_AT, interval=late_after, callback=AsyncCallback(run_is_late))
+The scheduler notices the missed deadline (even if the run never finishes) and the triggerer
+awaits `run_is_late`, which must therefore live here in plugins/, not in dags/. It goes
+through the one alert path: a "late" message in the outbox, delivered with anything else
+pending, so a Slack outage delays it without losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from maintenance.durations import format_duration
+
+log = logging.getLogger(__name__)
+
+TASK_ID = "deadline"    # the outbox's task_id for these messages
+
+
+def deadline_alert(dag_id: str, late_after: timedelta) -> Any:
+    """The DeadlineAlert of one DAG (built at parse time; airflow.sdk is already imported then)."""
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=late_after,
+        callback=AsyncCallback(run_is_late, kwargs={"dag_id": dag_id,
+                                                    "late_after": format_duration(late_after.total_seconds())}),
+    )
+
+
+async def run_is_late(dag_id: str, late_after: str, context: dict[str, Any] | None = None) -> int:
+    """The AsyncCallback (triggerer). The database and Slack calls are blocking: off the event loop."""
+    return await asyncio.to_thread(alert_late, dag_id, late_after, context or {})
+
+
+def alert_late(dag_id: str, late_after: str, context: dict[str, Any]) -> int:
+    """Enqueue one 'late' message for the run (idempotent) and deliver the outbox; returns the number sent."""
+    from maintenance.alerting import _airflow_base_url, deliver
+    from maintenance.config import get_config
+    from maintenance.hooks.results_db import results_store
+    from maintenance.results import alert_outbox
+
+    config = get_config()
+    store = results_store(config.results.conn_id)
+    dag_run = context.get("dag_run") or {}
+    run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "?"
+    deadline_time = (context.get("deadline") or {}).get("deadline_time")
+    ui_base = (config.alerting.ui_base_url or _airflow_base_url()).rstrip("/")
+    payload = {
+        "kind": "late", "check": None, "dag_id": dag_id, "run_id": run_id, "task_id": TASK_ID,
+        "summary": f"run still not finished {late_after} after it was queued"
+                   + (f" (deadline {deadline_time})" if deadline_time else ""),
+        "runbook": dag_id, "log_url": f"{ui_base}/dags/{dag_id}/runs/{run_id}",
+    }
+    with store.engine.begin() as conn:
+        # A trigger may run more than once: one message per run, whatever happens.
+        exists = conn.execute(sa.select(alert_outbox.c.id).where(
+            alert_outbox.c.kind == "late", alert_outbox.c.dag_id == dag_id,
+            alert_outbox.c.run_id == run_id)).first()
+        if exists is None:
+            store.enqueue(conn, kind="late", payload=payload, dag_id=dag_id, run_id=run_id, task_id=TASK_ID)
+    log.warning("%s run %s is late (%s)", dag_id, run_id, late_after)
+    return deliver(store, config, task=(dag_id, run_id, TASK_ID))

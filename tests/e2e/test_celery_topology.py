@@ -1,0 +1,157 @@
+"""End to end on the production topology (issue #5): CeleryExecutor, Postgres, Redis, real processes.
+
+The tests share one started topology (conftest.py) and run in file order, each leaving the
+site healthy and Slack up. Everything goes through the REST API /api/v2 and the real outside
+interfaces: the site's HTTP endpoints, the Slack webhook, the heartbeat endpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from e2e.topology import wait_for
+
+pytestmark = pytest.mark.e2e
+
+UPTIME, DAILY, CLEANUP = "uptime_monitor", "maintenance_daily", "airflow_db_cleanup"
+
+
+def results(topology, run_id: str) -> dict[str, list[str]]:
+    """check name -> statuses, in order, of one run in the results store (the e2e Postgres DB)."""
+    engine = sa.create_engine(topology.db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT check_name, status FROM check_results WHERE run_id = :run ORDER BY id"), {"run": run_id}).all()
+    finally:
+        engine.dispose()
+    by_check: dict[str, list[str]] = {}
+    for name, status in rows:
+        by_check.setdefault(name, []).append(status)
+    return by_check
+
+
+def ping_paths(pings) -> list[str]:
+    return [r.path.removeprefix("/ping/e2e-key") for r in pings.requests]
+
+
+def wait_for_pings(pings, expected: list[str], timeout: float = 60) -> None:
+    wait_for(f"heartbeat pings {expected}", lambda: all(p in ping_paths(pings) for p in expected), timeout)
+
+
+def ts(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+def test_scheduled_dags_run_on_celery(topology, site, slack, pings):
+    api = topology.api
+    site.set(home="ok", api="ok")
+    runs = {dag_id: api.trigger(dag_id) for dag_id in (UPTIME, DAILY, CLEANUP)}
+    for dag_id, run_id in runs.items():
+        assert api.wait_for_run(dag_id, run_id)["state"] == "success", dag_id
+
+    uptime = api.task_instances(UPTIME, runs[UPTIME])
+    assert (uptime["check_endpoints"]["state"], uptime["check_endpoints"]["try_number"]) == ("success", 1)
+    assert uptime["cross_check_external_monitors"]["state"] == "skipped"
+    daily = api.task_instances(DAILY, runs[DAILY])
+    assert daily["review_critical_alerts"]["state"] == "success"
+    assert daily["send_daily_digest"]["state"] == "success"
+    cleanup = api.task_instances(CLEANUP, runs[CLEANUP])
+    assert {t: ti["state"] for t, ti in cleanup.items()} == {
+        "clean_airflow_metadata": "success", "prune_results_store": "success"}
+
+    assert results(topology, runs[UPTIME]) == {
+        "home": ["ok"], "api-health": ["ok"], "uptime.external_monitors": ["skipped"]}
+    assert results(topology, runs[DAILY])["alerts.open"] == ["ok"]
+
+    # Self-watch: start and success pings of both DAGs (success from the dag-processor).
+    wait_for_pings(pings, ["/uptime/start", "/uptime", "/daily/start", "/daily"])
+    # maintenance_daily's deadline is 5 s after queueing (config): missed, so Slack hears of it.
+    wait_for("the deadline alert", lambda: slack.count("RUN LATE") >= 1, 60)
+    assert slack.count("RUN LATE") == 1 and f"{DAILY}.deadline" in slack.texts()[-1]
+    assert slack.count("FAILING") == slack.count("CRASHED") == 0, slack.texts()
+
+
+def test_failing_endpoint_alerts_once_and_fast(topology, site, slack, pings):
+    api = topology.api
+    site.set(home="ok", api="fail")
+    before = len(slack.messages)
+    run_id = api.trigger(UPTIME)
+    assert api.wait_for_run(UPTIME, run_id)["state"] == "failed"
+    ti = api.task_instances(UPTIME, run_id)["check_endpoints"]
+    assert (ti["state"], ti["try_number"]) == ("failed", 3), "re-checked by two retries before paging"
+    assert results(topology, run_id)["api-health"] == ["fail"] * 3
+
+    wait_for("the Slack alert", lambda: len(slack.messages) > before, 30)
+    time.sleep(2)   # anything doubled would arrive now
+    new = slack.texts()[before:]
+    assert len(new) == 1, new
+    assert "FAILING api-health" in new[0] and "http_5xx" in new[0] and "home" not in new[0]
+    assert "XXXXSECRETXXXX" not in str(slack.messages)
+
+    failures = site.failures("/api/health")
+    arrived = slack.arrived[before]
+    latency = arrived - failures[-1]
+    print(f"\n[e2e] alert latency: {latency:.2f}s from the last failing answer to the Slack POST; "
+          f"(the task's end_date is {ts(ti['end_date']) - arrived:+.2f}s from the POST); "
+          f"{arrived - failures[0]:.1f}s from the first failure (3 tries, retry_delay 2s)")
+    assert 0 < latency < 30
+    wait_for_pings(pings, ["/uptime/fail"])
+
+
+def test_slack_down_alerts_arrive_once_it_is_back(topology, site, slack):
+    api = topology.api
+    before = len(slack.messages)
+    slack.down = True
+    site.set(home="fail", api="fail")       # home: a new incident; api-health: still open
+    failing = api.trigger(UPTIME)
+    assert api.wait_for_run(UPTIME, failing)["state"] == "failed"
+    wait_for("the failure callback to try Slack", lambda: slack.refused >= 3, 30)
+    assert len(slack.messages) == before
+
+    slack.down = False
+    site.set(home="ok", api="ok")
+    healthy = api.trigger(UPTIME)           # the next run delivers what is pending
+    assert api.wait_for_run(UPTIME, healthy)["state"] == "success"
+    # Both tasks of the run deliver what is pending (one message each at most): the held alert
+    # and the two recoveries arrive, each exactly once.
+    wait_for("the held alert and the recoveries",
+             lambda: "FAILING home" in "".join(slack.texts()[before:]) and slack.count("RECOVERED") >= 2, 30)
+    time.sleep(2)
+    new = "\n".join(slack.texts()[before:])
+    assert len(slack.messages) - before <= 2, slack.texts()[before:]
+    assert new.count("FAILING home") == new.count("RECOVERED home") == new.count("RECOVERED api-health") == 1, new
+    assert slack.count("FAILING home") == 1 and slack.count("FAILING api-health") == 1, "an alert was doubled"
+
+
+def test_worker_killed_mid_task_is_retried_on_a_new_worker(topology, site, slack):
+    api = topology.api
+    before = len(slack.messages)
+    site.set(home="ok", api=60)             # the first request hangs: the task is mid-sweep
+    run_id = api.trigger(UPTIME)
+    assert site.slow_request.wait(120), "the uptime task never reached the site"
+    topology.kill("worker")
+    topology.start("worker")
+    run = api.wait_for_run(UPTIME, run_id, timeout=240)
+    ti = api.task_instances(UPTIME, run_id)["check_endpoints"]
+    assert run["state"] == "success"
+    assert (ti["state"], ti["try_number"]) == ("success", 2), "the killed try was retried once"
+    assert results(topology, run_id)["api-health"] == ["ok"]
+    assert len(slack.messages) - before <= 1, slack.texts()[before:]
+    assert slack.count("FAILING") == 2 and slack.count("CRASHED") == 0, "no alert for a retried crash"
+
+
+def test_scheduler_crash_and_restart_during_a_run(topology, site):
+    api = topology.api
+    site.set(home="ok", api=15)
+    run_id = api.trigger(UPTIME)
+    assert site.slow_request.wait(120), "the uptime task never reached the site"
+    topology.kill("scheduler")              # a crash (OOM kill, node loss), not a clean stop
+    topology.start("scheduler")
+    assert api.wait_for_run(UPTIME, run_id, timeout=180)["state"] == "success"
+    ti = api.task_instances(UPTIME, run_id)["check_endpoints"]
+    assert (ti["state"], ti["try_number"]) == ("success", 1), "the running task was not disturbed"
