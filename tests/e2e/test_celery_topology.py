@@ -65,7 +65,7 @@ def test_scheduled_dags_run_on_celery(topology, site, slack, pings):
         "clean_airflow_metadata": "success", "prune_results_store": "success"}
 
     assert results(topology, runs[UPTIME]) == {
-        "home": ["ok"], "api-health": ["ok"], "uptime.external_monitors": ["skipped"]}
+        "home": ["ok"], "api-health": ["ok"], "external.monitors": ["skipped"]}
     assert results(topology, runs[DAILY])["alerts.open"] == ["ok"]
 
     # Self-watch: start and success pings of both DAGs (success from the dag-processor).
