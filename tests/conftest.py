@@ -34,3 +34,12 @@ def airflow_db() -> Path:
 
     db.initdb()
     return _home
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    from figures import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("measured figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

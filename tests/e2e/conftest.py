@@ -13,6 +13,7 @@ import pytest
 
 from e2e.fakes import Site, Slack
 from e2e.topology import Topology
+from figures import report
 from servers import LocalServer
 
 
@@ -68,7 +69,7 @@ def topology(request, site, slack, pings):
             "AIRFLOW_CONN_SLACK_ALERTS": slack.connection_json(),
             "AIRFLOW_CONN_HEARTBEAT": json.dumps({"conn_type": "http", "host": f"{pings.url}/ping/e2e-key"}),
         })
-        print(f"\n[e2e] topology up in {time.monotonic() - started:.1f}s "
+        report(f"[e2e] topology up in {time.monotonic() - started:.1f}s "
               f"(db {topology.db_name}, redis db {topology.redis_db}, logs {topology.logs})")
         api.wait_for_dags({"uptime_monitor", "maintenance_daily", "airflow_db_cleanup"})
         for dag_id in ("uptime_monitor", "maintenance_daily", "airflow_db_cleanup"):
@@ -83,7 +84,7 @@ def topology(request, site, slack, pings):
         if failed:
             print(topology.log_tail())
         topology.close()
-        print(f"[e2e] topology torn down after {time.monotonic() - started:.1f}s"
+        report(f"[e2e] topology torn down after {time.monotonic() - started:.1f}s"
               + (f"; logs kept in {topology.logs}" if failed else ""))
         if not failed:
             shutil.rmtree(home, ignore_errors=True)

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from e2e.topology import wait_for
+from figures import report
 
 pytestmark = pytest.mark.e2e
 
@@ -96,7 +97,7 @@ def test_failing_endpoint_alerts_once_and_fast(topology, site, slack, pings):
     failures = site.failures("/api/health")
     arrived = slack.arrived[before]
     latency = arrived - failures[-1]
-    print(f"\n[e2e] alert latency: {latency:.2f}s from the last failing answer to the Slack POST; "
+    report(f"[e2e] alert latency: {latency:.2f}s from the last failing answer to the Slack POST; "
           f"(the task's end_date is {ts(ti['end_date']) - arrived:+.2f}s from the POST); "
           f"{arrived - failures[0]:.1f}s from the first failure (3 tries, retry_delay 2s)")
     assert 0 < latency < 30
