@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
 ENDPOINTS, CONCURRENCY, DELAY = 500, 50, 0.2
 ZERO_LATENCY_CHECKS = 5000
+ROUNDS = 3
 
 
 def serve(port: int, ready) -> None:
@@ -106,13 +107,15 @@ def main() -> None:
 
         import asyncio
 
-        started = time.perf_counter()
-        asyncio.run(bare_aiohttp_loop([e.url for e in fast]))
-        bare_wall = time.perf_counter() - started
-
-        started = time.perf_counter()
-        results = sweep(fast, concurrency=CONCURRENCY)
-        zero_wall = time.perf_counter() - started
+        # Alternate the baseline and our sweep, best of ROUNDS each: the machine is noisy.
+        bare_wall = zero_wall = float("inf")
+        for _ in range(ROUNDS):
+            started = time.perf_counter()
+            asyncio.run(bare_aiohttp_loop([e.url for e in fast]))
+            bare_wall = min(bare_wall, time.perf_counter() - started)
+            started = time.perf_counter()
+            results = sweep(fast, concurrency=CONCURRENCY)
+            zero_wall = min(zero_wall, time.perf_counter() - started)
         assert all(r.status == "ok" for r in results)
     finally:
         server.terminate()

@@ -220,30 +220,38 @@ def _equals(value: Any, expected: str) -> bool:
     return _text(value).lower() == expected.lower() if isinstance(value, bool) else _text(value) == expected
 
 
-def evaluate(cond: Condition, obs: Observation) -> tuple[bool, str]:
-    """(passed, description); the description carries the value seen."""
-    value = _resolve(cond, obs)
-    description = f"{cond.left_label} ({_shown(cond, value)}) {cond.op} {cond.right_text}"
+_COMPARE = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
+
+
+def _holds(cond: Condition, value: Any) -> bool:
     if value is _MISSING or value is None:
         # Nothing was observed (no response, missing JSON key): the condition cannot hold.
-        return False, description
+        return False
+    if cond.op in _ORDERED:
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else _number(_text(value))
+        return number is not None and _COMPARE[cond.op](float(number), cond.right_number)
     if cond.right_kind == "pat":
         passed = fnmatch.fnmatchcase(_text(value), cond.right[0])
     elif cond.right_kind == "any":
         passed = any(_equals(value, v) for v in cond.right)
-    elif cond.op in _ORDERED:
-        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else _number(_text(value))
-        if number is None:
-            return False, description
-        passed = {
-            "<": number < cond.right_number, "<=": number <= cond.right_number,
-            ">": number > cond.right_number, ">=": number >= cond.right_number,
-        }[cond.op]
-        return passed, description
     elif cond.placeholder == "CERTIFICATE_EXPIRATION" and cond.right_number is not None:
         passed = float(value) == cond.right_number
     else:
         passed = _equals(value, cond.right[0])
-    if cond.op == "!=":
-        passed = not passed
-    return passed, description
+    return not passed if cond.op == "!=" else passed
+
+
+def describe(cond: Condition, value: Any) -> str:
+    return f"{cond.left_label} ({_shown(cond, value)}) {cond.op} {cond.right_text}"
+
+
+def failure(cond: Condition, obs: Observation) -> str | None:
+    """None when the condition holds, else its description with the value seen (the fast path)."""
+    value = _resolve(cond, obs)
+    return None if _holds(cond, value) else describe(cond, value)
+
+
+def evaluate(cond: Condition, obs: Observation) -> tuple[bool, str]:
+    """(passed, description); the description carries the value seen."""
+    value = _resolve(cond, obs)
+    return _holds(cond, value), describe(cond, value)

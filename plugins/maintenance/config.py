@@ -7,6 +7,7 @@ Conditions are parsed here, at load time, so a typo never waits for 3 a.m. to sh
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -110,9 +111,13 @@ class Endpoint(Strict):
                 raise ValueError(f"endpoint {name!r}, condition {index} ({text!r}): {exc}") from None
         return value
 
-    @property
+    @functools.cached_property
     def parsed_conditions(self) -> list[Condition]:
         return [parse_condition(text) for text in self.conditions]
+
+    @functools.cached_property
+    def needs_body(self) -> bool:
+        return any(c.placeholder == "BODY" for c in self.parsed_conditions)
 
     @property
     def runbook_id(self) -> str:

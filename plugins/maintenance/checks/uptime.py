@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from maintenance.conditions import Observation, evaluate
+from maintenance.conditions import Observation, failure
 from maintenance.config import Endpoint
 from maintenance.hooks.http_policy import classify_exception, classify_status, redact
 from maintenance.results import CheckResult
@@ -52,17 +52,23 @@ def _transport(response: aiohttp.ClientResponse) -> Any:
     return getattr(protocol, "transport", None)
 
 
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *, need_body: bool,
                 extra_headers: dict[str, str] | None = None) -> tuple[Observation, tuple[str, str] | None]:
     """One request: what was observed, and the classified transport error if any."""
     obs = Observation()
+    headers = {**endpoint.headers, **extra_headers} if extra_headers else endpoint.headers or None
     started = time.perf_counter()
     try:
         async with session.request(
-            endpoint.method, endpoint.url, headers={**endpoint.headers, **(extra_headers or {})},
+            endpoint.method, endpoint.url, headers=headers,
             data=endpoint.body, allow_redirects=endpoint.follow_redirects,
             ssl=False if endpoint.insecure else True,   # True: the connector's context
-            timeout=aiohttp.ClientTimeout(total=endpoint.timeout.total_seconds()),
+            timeout=_timeout(endpoint.timeout.total_seconds()),
         ) as response:
             transport = _transport(response)
             obs.connected = True
@@ -91,8 +97,8 @@ def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -
     """Evaluate the endpoint's conditions against what the probe saw."""
     failed: list[tuple[str, str]] = []  # (placeholder, description)
     for condition in endpoint.parsed_conditions:
-        passed, description = evaluate(condition, obs)
-        if not passed:
+        description = failure(condition, obs)
+        if description is not None:
             failed.append((condition.placeholder, description))
     metrics = {
         "response_ms": round(obs.response_ms, 1) if obs.response_ms is not None else None,
@@ -151,7 +157,7 @@ async def login(session: aiohttp.ClientSession, endpoint: Endpoint, credentials:
 async def check_endpoint(session: aiohttp.ClientSession, endpoint: Endpoint, limit: asyncio.Semaphore,
                          credentials: tuple[str, str] | None = None, ssl_context: ssl.SSLContext | None = None,
                          ) -> CheckResult:
-    need_body = any(c.placeholder == "BODY" for c in endpoint.parsed_conditions)
+    need_body = endpoint.needs_body
     async with limit:
         if endpoint.login is None:
             obs, error = await probe(session, endpoint, need_body=need_body)
