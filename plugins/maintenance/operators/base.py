@@ -44,8 +44,10 @@ class MaintenanceCheckOperator(BaseOperator):
             self.log.info("%-5s %s: %s%s", result.status.upper(), result.check, result.summary, quiet)
         if assessment.paging:
             raise ChecksFailed(assessment.paging)
+        if results and all(r.status == "skipped" for r in results):
+            # Checked nothing, so it delivers nothing either: a placeholder finishing first
+            # would otherwise split a real task's alerts into two messages.
+            raise AirflowSkipException("; ".join(r.summary for r in results))
         # Recoveries, and anything an earlier delivery could not send.
         deliver(store, config, task=task_key(context))
-        if results and all(r.status == "skipped" for r in results):
-            raise AirflowSkipException("; ".join(r.summary for r in results))
         return [r.to_dict() for r in results]
