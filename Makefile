@@ -25,8 +25,9 @@ run: install
 test: install
 	$(PY) -m pytest
 
-benchmark: install
+benchmark: install   # programs, not tests: each prints ratios and ends with one JSON line
 	$(PY) benchmarks/uptime_sweep.py
+	$(PY) benchmarks/backup_verify.py
 
 clean:
 	rm -rf .airflow .pytest_cache
