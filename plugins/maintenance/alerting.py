@@ -55,8 +55,13 @@ class Assessment:
 
 
 def next_state(result: CheckResult, state: dict[str, Any] | None, policy: Alerting,
-               now: datetime) -> tuple[dict[str, Any], Due | None, bool]:
-    """Pure transition of one check's alert state: (new state, alert due or None, paging)."""
+               now: datetime, failure_threshold: int | None = None) -> tuple[dict[str, Any], Due | None, bool]:
+    """Pure transition of one check's alert state: (new state, alert due or None, paging).
+
+    failure_threshold overrides the config's (checks that run daily page on their first
+    failure; their task retries are the re-check).
+    """
+    threshold = failure_threshold or policy.failure_threshold
     state = dict(state or {"check_name": result.check, "consecutive_failures": 0, "consecutive_successes": 0,
                            "alerting": False, "failing_since": None, "last_alert_at": None,
                            "last_outbox_id": None})
@@ -68,7 +73,7 @@ def next_state(result: CheckResult, state: dict[str, Any] | None, policy: Alerti
         state["consecutive_failures"] += 1
         state["consecutive_successes"] = 0
         state["failing_since"] = state["failing_since"] or result.time
-        paging = state["consecutive_failures"] >= policy.failure_threshold
+        paging = state["consecutive_failures"] >= threshold
         if paging and not state["alerting"]:
             state.update(alerting=True, last_alert_at=now)
             due = Due("alert", result, state["consecutive_failures"], state["failing_since"])
@@ -92,7 +97,7 @@ def next_state(result: CheckResult, state: dict[str, Any] | None, policy: Alerti
 def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckResult], *,
            dag_id: str | None = None, run_id: str | None = None, task_id: str | None = None,
            try_number: int | None = None, log_url: str | None = None,
-           now: datetime | None = None) -> Assessment:
+           now: datetime | None = None, failure_threshold: int | None = None) -> Assessment:
     """Store results, update alert states and enqueue the alerts due now (one transaction)."""
     now = now or utcnow()
     policy = config.alerting
@@ -106,7 +111,7 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
         for result in results:
             if result.check in quiet:
                 continue   # stored above, but neither counted nor alerted (Gatus semantics)
-            state, due, paging = next_state(result, states.get(result.check), policy, now)
+            state, due, paging = next_state(result, states.get(result.check), policy, now, failure_threshold)
             if paging:
                 assessment.paging.append(result)
             if due is not None:

@@ -262,6 +262,8 @@ class Storage(Strict):
 class Sentry(ProviderSection):
     conn_id: str = "sentry_api"
     max_new_issues_per_day: int = Field(10, ge=0)
+    error_spike_factor: float = Field(3.0, gt=1)   # last hour above this x the median hour: alert
+    min_errors_per_hour: int = Field(20, ge=0)     # ...and above this floor (quiet sites are spiky)
 
 
 class Stripe(ProviderSection):

@@ -56,7 +56,7 @@ def test_daily_reports_uptime_reviews_alerts_and_sends_the_digest(airflow_db, tm
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == DagRunState.SUCCESS, states
     assert states["check_uptime_status"] == "success" and states["review_critical_alerts"] == "success"
-    assert states["monitor_error_logs"] == "skipped"            # a placeholder says so
+    assert states["monitor_error_logs"] == "skipped"            # no sentry: section, and it says so
     assert states["send_daily_digest"] == "success"
 
     # the digest: the non-critical blog outage, once
@@ -67,4 +67,44 @@ def test_daily_reports_uptime_reviews_alerts_and_sends_the_digest(airflow_db, tm
     assert rows["uptime_24h.blog"]["metrics"]["uptime_percent"] == 75.0
     assert "1 incident(s)" in rows["uptime_24h.blog"]["summary"] and "ongoing" in rows["uptime_24h.blog"]["summary"]
     assert rows["alerts.open"]["status"] == "warn" and "blog" in rows["alerts.open"]["summary"]
-    assert rows["sentry.error_rate"]["summary"].startswith("skipped: not implemented")
+    assert rows["sentry.errors"]["summary"].startswith("skipped: not configured (add a sentry: section")
+
+
+def test_daily_error_review_alerts_on_fatal_sentry_issues(airflow_db, tmp_path, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import DagRunState
+
+    from integration.test_sentry_review import TOKEN, FakeSentry
+    from servers import LocalServer
+
+    path = tmp_path / "daily.yaml"
+    path.write_text(textwrap.dedent("""
+        site: {name: daily.example, url: "https://daily.example"}
+        alerting: {failure_threshold: 2}
+        tasks: {retries: 2, retry_delay: 0s}
+        heartbeat: {late_after: {}}
+        results: {conn_id: daily_results}
+        sentry: {max_new_issues_per_day: 10}
+        contacts:
+          sentry: {name: Sentry Support, how: "https://sentry.io/support/", status_page: "https://status.sentry.io"}
+    """))
+    app = FakeSentry([5] * 24)
+    with SlackReceiver() as slack, LocalServer(app) as sentry:
+        app.base = sentry.url
+        monkeypatch.setenv("MAINTENANCE_CONFIG", str(path))
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
+        monkeypatch.setenv("AIRFLOW_CONN_SENTRY_API", json.dumps(
+            {"conn_type": "http", "host": sentry.url, "password": TOKEN, "extra": {"organization": "acme"}}))
+        monkeypatch.setenv("AIRFLOW_CONN_DAILY_RESULTS", json.dumps(
+            {"conn_type": "sqlite", "extra": {"sqlalchemy_url": f"sqlite:///{tmp_path / 'daily.db'}"}}))
+        run = DagBag(dag_folder=str(DAGS / "maintenance_daily.py")).dags["maintenance_daily"].test()
+
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert run.state == DagRunState.FAILED
+    assert states["monitor_error_logs"] == ("failed", 3)        # re-checked by its retries, then paged
+    assert len(slack.messages) == 1
+    text = slack.messages[0]["text"]
+    assert "FAILING sentry.critical_errors" in text and "WEB-1 TypeError 1" in text
+    assert "sentry.new_issues" not in text and "sentry.error_rate" not in text
+    assert "Sentry Support" in json.dumps(slack.messages[0]["blocks"])
+    assert TOKEN not in json.dumps(slack.messages)

@@ -154,3 +154,11 @@ def test_skipped_results_do_not_touch_state(store):
     config = make_config(failure_threshold=1)
     assert run(store, config, "skipped", T0).due == []
     assert store.alert_states(["home"])["home"]["consecutive_failures"] == 0
+
+
+def test_daily_checks_page_on_their_first_failed_run(store):
+    """failure_threshold=1 override (daily/weekly/monthly operators): no day of silence."""
+    config = make_config(failure_threshold=3)
+    result = CheckResult(check="sentry.critical_errors", status="fail", summary="fatal", time=T0)
+    assessment = assess(store, config, [result], now=T0, failure_threshold=1)
+    assert [d.kind for d in assessment.due] == ["alert"] and assessment.paging == [result]

@@ -28,6 +28,10 @@ class MaintenanceCheckOperator(BaseOperator):
     """Subclasses implement `run_checks(config, context)`; the rest is the one alert path."""
 
     ui_color = "#e8f4fd"
+    # Checks that run every few minutes (uptime) alert after alerting.failure_threshold
+    # consecutive failures, as in Gatus. Daily, weekly and monthly checks page on a failed run:
+    # waiting for a second one would mean a day or a month of silence. Their retries re-check.
+    uses_failure_threshold = False
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
         raise NotImplementedError
@@ -38,7 +42,8 @@ class MaintenanceCheckOperator(BaseOperator):
         ti = context["ti"]
         store = results_store(config.results.conn_id)
         assessment = assess(store, config, results, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
-                            try_number=ti.try_number, log_url=ti.log_url)
+                            try_number=ti.try_number, log_url=ti.log_url,
+                            failure_threshold=None if self.uses_failure_threshold else 1)
         for result in results:
             quiet = " (maintenance window: not alerted)" if result.check in assessment.in_maintenance else ""
             self.log.info("%-5s %s: %s%s", result.status.upper(), result.check, result.summary, quiet)

@@ -19,6 +19,7 @@ from maintenance.results import CheckResult, not_configured, utcnow
 class UptimeCheckOperator(MaintenanceCheckOperator):
     """Check the configured endpoints (optionally only some groups) against their conditions."""
 
+    uses_failure_threshold = True
     template_fields: Sequence[str] = ("groups",)
 
     def __init__(self, *, groups: list[str] | None = None, **kwargs: Any) -> None:
@@ -63,6 +64,8 @@ def payment_provider_checks(config: MaintenanceConfig) -> list[CheckResult]:
 
 class ExternalMonitorsOperator(MaintenanceCheckOperator):
     """UptimeRobot and Pingdom monitors: down, paused, or disagreeing with our own latest result."""
+
+    uses_failure_threshold = True
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
         from maintenance.hooks.http_policy import ProviderError

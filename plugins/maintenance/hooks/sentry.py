@@ -1,0 +1,61 @@
+"""Sentry Web API (provider-apis.md section 2): connection `sentry_api`, password = auth token,
+extra: organization, optional project (numeric id), environment; host for self-hosted/region."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from maintenance.hooks.http import BearerAuth, PolicyHttpHook
+
+MAX_PAGES = 10
+_NEXT = re.compile(r'<([^>]+)>;\s*rel="next";\s*results="true"')
+
+
+class SentryHook(PolicyHttpHook):
+    default_conn_name = "sentry_api"
+    default_host = "https://sentry.io"
+    auth_class = BearerAuth
+    own_extras = ("organization", "project", "environment")
+
+    def _extra(self, key: str) -> Any:
+        return self.get_connection(self.http_conn_id).extra_dejson.get(key)
+
+    def _scope(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"project": self._extra("project") or "-1"}
+        if self._extra("environment"):
+            params["environment"] = self._extra("environment")
+        return params
+
+    @property
+    def organization(self) -> str:
+        org = self._extra("organization")
+        if not org:
+            from maintenance.hooks.http_policy import HTTP_4XX, ProviderError
+            raise ProviderError(HTTP_4XX, f"connection '{self.http_conn_id}' has no extra.organization")
+        return org
+
+    def issues(self, query: str, stats_period: str = "24h", limit: int = 100) -> list[dict[str, Any]]:
+        """Issues matching a search, following the Link header's cursor (bounded)."""
+        url: str | None = f"/api/0/organizations/{self.organization}/issues/"
+        params: dict[str, Any] | None = {**self._scope(), "query": query, "statsPeriod": stats_period,
+                                         "limit": limit, "sort": "freq"}
+        found: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            if url is None:
+                break
+            response = self.request("GET", url, params=params, expect_json=False)
+            found.extend(response.json())
+            match = _NEXT.search(response.headers.get("Link", ""))
+            url, params = (match.group(1), None) if match else (None, None)
+        return found
+
+    def hourly_errors(self, stats_period: str = "24h") -> list[int]:
+        """Accepted error events per hour (stats_v2), oldest first."""
+        body = self.get_json(f"/api/0/organizations/{self.organization}/stats_v2/", params={
+            **self._scope(), "field": "sum(quantity)", "groupBy": "outcome", "category": "error",
+            "statsPeriod": stats_period, "interval": "1h"})
+        for group in body.get("groups", []):
+            if group.get("by", {}).get("outcome") == "accepted":
+                return [int(v or 0) for v in group.get("series", {}).get("sum(quantity)", [])]
+        return []
