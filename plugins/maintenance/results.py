@@ -185,6 +185,15 @@ class ResultsStore:
             row["checked_at"] = _aware(row["checked_at"])
         return rows
 
+    def latest(self, check: str, statuses: tuple[str, ...] = STATUSES) -> dict[str, Any] | None:
+        """The newest stored result of a check with one of these statuses."""
+        query = (sa.select(check_results).where(check_results.c.check_name == check,
+                                                check_results.c.status.in_(statuses))
+                 .order_by(check_results.c.checked_at.desc(), check_results.c.id.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return dict(row._mapping) if row else None
+
     def prune(self, older_than: timedelta, now: datetime | None = None) -> int:
         cutoff = (now or utcnow()) - older_than
         with self.engine.begin() as conn:

@@ -97,24 +97,28 @@ def payments_config():
     return MaintenanceConfig.model_validate({"site": {"name": "t", "url": "https://t"}, "stripe": {}, "mpesa": {}})
 
 
-def test_payment_providers_reachable(monkeypatch):
+@pytest.fixture
+def payment_apis(monkeypatch):
+    """Point stripe_default and mpesa_daraja at the local server, with the given secrets."""
     with LocalServer(stripe_and_daraja) as server:
-        monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", json.dumps(
-            {"conn_type": "http", "host": server.url, "password": "sk_test_good"}))
-        monkeypatch.setenv("AIRFLOW_CONN_MPESA_DARAJA", json.dumps(
-            {"conn_type": "http", "host": server.url, "login": "consumer-key", "password": "consumer-secret"}))
-        stripe, daraja = payment_provider_checks(payments_config())
+        def connect(stripe_key: str, daraja_secret: str) -> None:
+            monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", json.dumps(
+                {"conn_type": "http", "host": server.url, "password": stripe_key}))
+            monkeypatch.setenv("AIRFLOW_CONN_MPESA_DARAJA", json.dumps(
+                {"conn_type": "http", "host": server.url, "login": "consumer-key", "password": daraja_secret}))
+        yield connect
+
+
+def test_payment_providers_reachable(payment_apis):
+    payment_apis("sk_test_good", "consumer-secret")
+    stripe, daraja = payment_provider_checks(payments_config())
     assert (stripe.check, stripe.status, stripe.group) == ("payments.stripe_api", "ok", "payments")
     assert (daraja.check, daraja.status) == ("payments.daraja_oauth", "ok") and "3599" in daraja.summary
 
 
-def test_payment_provider_failures_are_classified(monkeypatch):
-    with LocalServer(stripe_and_daraja) as server:
-        monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", json.dumps(
-            {"conn_type": "http", "host": server.url, "password": "sk_test_bad_key"}))
-        monkeypatch.setenv("AIRFLOW_CONN_MPESA_DARAJA", json.dumps(
-            {"conn_type": "http", "host": server.url, "login": "consumer-key", "password": "nope"}))
-        stripe, daraja = payment_provider_checks(payments_config())
+def test_payment_provider_failures_are_classified(payment_apis):
+    payment_apis("sk_test_bad_key", "nope")
+    stripe, daraja = payment_provider_checks(payments_config())
     assert (stripe.status, stripe.reason) == ("fail", "unauthorized") and "stripe_default" in stripe.summary
     assert "sk_test_bad_key" not in stripe.summary
     assert (daraja.status, daraja.reason) == ("fail", "http_4xx") and "Invalid Authentication" in daraja.summary

@@ -57,11 +57,11 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
 
 
-async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *, need_body: bool,
-                extra_headers: dict[str, str] | None = None) -> tuple[Observation, tuple[str, str] | None]:
+async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *,
+                need_body: bool) -> tuple[Observation, tuple[str, str] | None]:
     """One request: what was observed, and the classified transport error if any."""
     obs = Observation()
-    headers = {**endpoint.headers, **extra_headers} if extra_headers else endpoint.headers or None
+    headers = endpoint.headers or None   # None: no per-request header merge
     started = time.perf_counter()
     try:
         async with session.request(

@@ -12,7 +12,6 @@ TLS errors and malformed responses.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import random
 import re
@@ -145,16 +144,14 @@ def parse_retry_after(value: str | None) -> float | None:
 
 def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_POLICY,
          conn_id: str | None = None, secrets: Iterable[str | None] = (), expect_json: bool = False,
-         ok_statuses: Iterable[int] = (), sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> Any:
+         sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> Any:
     """One logical HTTP call through a requests.Session, under the policy.
 
     Returns the response (or its parsed JSON with expect_json); raises ProviderError.
-    `ok_statuses` are 4xx statuses the caller handles itself (e.g. 404 meaning "none").
     """
     import requests  # a hook dependency; imported here to keep DAG parsing light
 
     secrets = [s for s in secrets if s]
-    ok = set(ok_statuses)
     kwargs.setdefault("timeout", policy.timeout)
     safe_url = redact(url, secrets)
     last: ProviderError | None = None
@@ -166,7 +163,7 @@ def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_P
             reason, text = classify_exception(exc)
             last = ProviderError(reason, f"{method} {safe_url}: {text}", conn_id=conn_id, attempts=attempt)
         else:
-            reason = None if response.status_code in ok else classify_status(response.status_code)
+            reason = classify_status(response.status_code)
             if reason is None:
                 if not expect_json:
                     return response
@@ -204,10 +201,3 @@ def _detail(response: Any, secrets: Iterable[str]) -> str:
                 return ": " + redact(value[:160], secrets)
     return ""
 
-
-def json_loads(text: str) -> Any:
-    """json.loads raising ProviderError(malformed_response), for bodies read outside send()."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise ProviderError(MALFORMED, "response is not valid JSON") from None

@@ -54,19 +54,17 @@ def _atlas_call(check: str, atlas: Atlas, call: Callable[[], list[CheckResult]],
 
 
 class _PreparedResults(MaintenanceCheckOperator):
-    """A check operator whose results are computed around a deferral, then handed to the base."""
+    """A check operator whose results are computed around a deferral, then concluded by the base."""
 
     def _finish(self, context: Any, results: list[CheckResult], *, fail_on_fail: bool = False) -> Any:
-        self._prepared = results
-        outcome = MaintenanceCheckOperator.execute(self, context)
+        from maintenance.config import get_config
+
+        outcome = self.conclude(context, get_config(), results)
         failing = [r for r in results if r.failed]
         if fail_on_fail and failing:
             # manual_backup: a failed snapshot fails the task at once, whatever the alert threshold.
             raise ChecksFailed(failing)
         return outcome
-
-    def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
-        return self._prepared
 
 
 # -- daily -----------------------------------------------------------------------------------------
@@ -95,8 +93,8 @@ class AtlasFreshnessOperator(MaintenanceCheckOperator):
 def _previous_metrics(config: MaintenanceConfig, check: str) -> dict[str, Any] | None:
     from maintenance.hooks.results_db import results_store
 
-    rows = [r for r in results_store(config.results.conn_id).history(check=check) if r["status"] in ("ok", "warn")]
-    return rows[-1]["metrics"] if rows else None
+    row = results_store(config.results.conn_id).latest(check, statuses=("ok", "warn"))
+    return row["metrics"] if row else None
 
 
 def bucket_settings(bucket: Bucket) -> list[CheckResult]:
@@ -120,7 +118,7 @@ def bucket_settings(bucket: Bucket) -> list[CheckResult]:
         return r2_bucket_settings(bucket.name, lock, lifecycle, require_replication=bucket.require_replication,
                                   require_lifecycle=bucket.require_lifecycle)
 
-    from maintenance.hooks.storage import client_error, s3_client
+    from maintenance.hooks.storage import s3_client
 
     check = f"storage.{bucket.name}.settings"
     try:
@@ -130,11 +128,8 @@ def bucket_settings(bucket: Bucket) -> list[CheckResult]:
         return [not_configured(check, "backups", f"add the aws connection '{bucket.conn_id}' "
                                "(extra endpoint_url for an S3-compatible store)")]
     except Exception as exc:  # noqa: BLE001 - botocore errors become a classified result
-        reason, text = client_error(exc)
-        suffix = f" (check the credentials of connection '{bucket.conn_id}')" if reason == "unauthorized" else ""
-        return [CheckResult(check=check, status="fail", reason=reason, group="backups", target=f"s3://{bucket.name}",
-                            runbook="maintenance_weekly", provider="storage",
-                            summary=f"reading the bucket settings failed: {text}{suffix}")]
+        return [_s3_fail(check, exc, bucket, f"s3://{bucket.name}", runbook="maintenance_weekly",
+                         what="reading the bucket settings failed: ")]
     return s3_bucket_settings(bucket.name, facts, require_replication=bucket.require_replication,
                               require_lifecycle=bucket.require_lifecycle)
 
@@ -243,13 +238,15 @@ def storage_verification(bucket: Bucket) -> list[CheckResult]:
     return results
 
 
-def _s3_fail(check: str, exc: Exception, bucket: Bucket, target: str) -> CheckResult:
+def _s3_fail(check: str, exc: Exception, bucket: Bucket, target: str, *, runbook: str = "maintenance_monthly",
+             what: str = "") -> CheckResult:
+    """A botocore error as a classified fail result, naming the connection when a credential is wrong."""
     from maintenance.hooks.storage import client_error
 
     reason, text = client_error(exc)
     suffix = f" (check the credentials of connection '{bucket.conn_id}')" if reason == "unauthorized" else ""
     return CheckResult(check=check, status="fail", reason=reason, group="backups", target=target,
-                       runbook="maintenance_monthly", provider="storage", summary=f"{text}{suffix}")
+                       runbook=runbook, provider="storage", summary=f"{what}{text}{suffix}")
 
 
 def archive_and_restore(atlas: Atlas, hook: Any, job: dict[str, Any], target: str) -> list[CheckResult]:

@@ -38,7 +38,11 @@ class MaintenanceCheckOperator(BaseOperator):
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         config = get_config()
-        results = self.run_checks(config, context)
+        return self.conclude(context, config, self.run_checks(config, context))
+
+    def conclude(self, context: Any, config: MaintenanceConfig, results: list[CheckResult]) -> list[dict[str, Any]]:
+        """Store, assess, page or deliver: the end of every check task (deferrable ones call it
+        from their resume method)."""
         ti = context["ti"]
         store = results_store(config.results.conn_id)
         assessment = assess(store, config, results, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,

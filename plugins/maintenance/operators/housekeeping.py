@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator
 
 from maintenance.config import get_config
 from maintenance.hooks.results_db import results_store, results_url
+from maintenance.operators.base import connection_or_none
 
 METADATA_CONN_ID = "airflow_db"
 
@@ -30,13 +31,9 @@ class AirflowDbCleanOperator(BashOperator):
         self.conn_id = conn_id
 
     def execute(self, context: Any) -> Any:
-        from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
         from airflow.sdk.log import mask_secret
 
-        try:
-            BaseHook.get_connection(self.conn_id)
-        except AirflowNotFoundException:
+        if connection_or_none(self.conn_id) is None:
             raise RuntimeError(
                 f"connection '{self.conn_id}' is not set: give the worker the metadata database URL as "
                 f"AIRFLOW_CONN_{self.conn_id.upper()} (Airflow 3 hides AIRFLOW__DATABASE__SQL_ALCHEMY_CONN from tasks)"
