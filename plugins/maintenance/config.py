@@ -137,6 +137,8 @@ class Alerting(Strict):
     success_threshold: int = Field(1, ge=1)
     renotify_after: PositiveDuration = timedelta(hours=4)
     send_on_resolved: bool = True
+    # An undelivered Slack message is given up (dead-lettered, kept and reported) after this.
+    outbox_max_age: PositiveDuration = timedelta(hours=24)
     # Where the Airflow UI lives, for log links in messages (default: [api] base_url).
     ui_base_url: str | None = None
 
