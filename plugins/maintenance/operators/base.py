@@ -25,6 +25,15 @@ def connection_or_none(conn_id: str) -> Any:
         return None
 
 
+def mask_secrets(*secrets: str) -> None:
+    """Register secrets with Airflow's masker, so the task log never shows them either."""
+    from airflow.sdk.log import mask_secret
+
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            mask_secret(secret)
+
+
 class MaintenanceCheckOperator(BaseOperator):
     """Subclasses implement `run_checks(config, context)`; the rest is the one alert path."""
 
