@@ -44,7 +44,14 @@ Faults for tests (each until ``clear_faults()``; the fixtures clear them at tear
   pooled connection (socketTimeoutMS), ServerSelectionTimeoutError when even the handshake hangs.
 - ``fail_command(name, errmsg, code=..., times=None)``: that command answers ok: 0 with the
   error (``times`` replies, then normal again); ``hang_command(name)`` hangs only that command;
-  ``drop_command(name)`` closes the connection instead of answering (AutoReconnect).
+  ``delay_command(name, seconds)`` answers it late (a slow query); ``drop_command(name)`` closes
+  the connection instead of answering (AutoReconnect; pymongo retries reads once).
+
+A client that saw the server fail marks it Unknown and looks again at its next heartbeat (at
+least 500 ms later): after ``clear_faults()`` use a fresh ``server.client()`` or a client with
+``heartbeatFrequencyMS=500`` and a serverSelectionTimeoutMS above that. Name commands as pymongo
+sends them (``find``, ``aggregate``, ``insert``, ``update``, ``delete``, ``findAndModify``,
+``count`` for estimated_document_count, ``hello`` for the handshake and the monitor).
 
 Every command received is recorded in ``server.received`` (db, name, body).
 """
@@ -242,8 +249,9 @@ class _Cursor:
 
 @dataclass
 class _Fault:
-    kind: str  # "error" | "hang" | "drop"
+    kind: str  # "error" | "hang" | "drop" | "delay"
     error: CommandError | None = None
+    seconds: float = 0.0
     times: int | None = None  # None: until cleared
 
 
@@ -401,7 +409,7 @@ class MongoTestServer:
                      code_name: str | None = None, times: int | None = None,
                      labels: Iterable[str] = ()) -> None:
         """`name` answers {ok: 0, errmsg, code, codeName} (`times` times, or until cleared)."""
-        self._faults[_ALIASES.get(name, name)] = _Fault("error", CommandError(errmsg, code, code_name, labels), times)
+        self._faults[_ALIASES.get(name, name)] = _Fault("error", CommandError(errmsg, code, code_name, labels), times=times)
 
     def hang_command(self, name: str, times: int | None = None) -> None:
         """`name` is read but never answered (the client times out)."""
@@ -411,6 +419,11 @@ class MongoTestServer:
     def drop_command(self, name: str, times: int | None = None) -> None:
         """`name` closes the connection instead of answering (a network error)."""
         self._faults[_ALIASES.get(name, name)] = _Fault("drop", times=times)
+
+    def delay_command(self, name: str, seconds: float, times: int | None = None) -> None:
+        """`name` answers normally but only after `seconds` (a slow query; cut short by clear_faults())."""
+        self._release.clear()
+        self._faults[_ALIASES.get(name, name)] = _Fault("delay", seconds=seconds, times=times)
 
     def hang(self) -> None:
         """Accept connections and read requests but never answer any (handshake included)."""
@@ -501,6 +514,8 @@ class MongoTestServer:
                                                    opcode_out) + body)
         except (ConnectionError, OSError):
             pass
+        except Exception:  # noqa: BLE001 - malformed input (bad BSON, truncated sections): drop the connection
+            pass
         finally:
             with self._state:
                 self._connections.pop(conn.id, None)
@@ -515,7 +530,7 @@ class MongoTestServer:
             out = self._dispatch(conn, body.get("$db", "admin"), body)
             if out is _CLOSE or more_to_come:
                 return None if out is not _CLOSE else _CLOSE
-            return OP_MSG, struct.pack("<I", 0) + b"\x00" + _encode(out)
+            return OP_MSG, struct.pack("<I", 0) + b"\x00" + _encode_reply(out)
         if opcode == OP_QUERY:
             (_flags,) = struct.unpack_from("<i", payload)
             end = payload.index(b"\x00", 4)
@@ -532,7 +547,7 @@ class MongoTestServer:
                 out = self._dispatch(conn, db, query)
                 if out is _CLOSE:
                     return _CLOSE
-            return OP_REPLY, struct.pack("<iqii", 8, 0, 0, 1) + _encode(out)
+            return OP_REPLY, struct.pack("<iqii", 8, 0, 0, 1) + _encode_reply(out)
         return _CLOSE  # OP_COMPRESSED (never negotiated) or legacy opcodes
 
     # ----------------------------------------------------------------- commands
@@ -552,6 +567,10 @@ class MongoTestServer:
                 return _CLOSE
             if fault.kind == "drop":
                 return _CLOSE
+            if fault.kind == "delay":
+                self._release.wait(fault.seconds)  # then answer normally (a slow server, not a dead one)
+                fault = None
+        if fault is not None:
             assert fault.error is not None
             return fault.error.reply()
         handler: Callable | None = getattr(self, "_cmd_" + _ALIASES.get(name, name), None)
@@ -559,7 +578,10 @@ class MongoTestServer:
             return CommandError(f"no such command: '{name}'", 59, "CommandNotFound").reply()
         if self.users and not conn.users and name not in _NO_AUTH:
             return CommandError(f"Command {name} requires authentication", 13).reply()
-        self.opcounters["command"] += 1
+        if "startTransaction" in body or body.get("autocommit") is False:
+            return CommandError("transactions are not supported by the test server (mongomock)", 20).reply()
+        if name not in ("find", "insert", "update", "delete", "getMore"):
+            self.opcounters["command"] += 1
         try:
             with self._lock:
                 out = handler(conn, db, body)
@@ -890,8 +912,8 @@ class MongoTestServer:
                 coll.insert_one(doc)
                 n += 1
             except mongomock.DuplicateKeyError as exc:
-                errors.append({"index": index, "code": 11000,
-                               "errmsg": f"E11000 duplicate key error collection: {db}.{coll.name} {exc}"})
+                errors.append({"index": index, "code": 11000, "keyValue": _dup_key(doc, exc),
+                               "errmsg": f"E11000 duplicate key error collection: {db}.{coll.name}"})
             except mongomock.OperationFailure as exc:
                 errors.append({"index": index, "code": exc.code or 2, "errmsg": str(exc)})
             if errors and body.get("ordered", True):
@@ -925,7 +947,8 @@ class MongoTestServer:
             except CommandError as exc:
                 errors.append({"index": index, "code": exc.code, "errmsg": exc.errmsg})
             except mongomock.DuplicateKeyError as exc:
-                errors.append({"index": index, "code": 11000, "errmsg": f"E11000 duplicate key error {exc}"})
+                errors.append({"index": index, "code": 11000,
+                               "errmsg": f"E11000 duplicate key error collection: {db}.{coll.name}"})
             except (mongomock.OperationFailure, mongomock.WriteError, NotImplementedError) as exc:
                 errors.append({"index": index, "code": getattr(exc, "code", None) or 2, "errmsg": str(exc)})
             else:
@@ -982,6 +1005,10 @@ _CLOSE = object()
 _request_ids = itertools.count(1)
 
 
+def _dup_key(doc: Mapping[str, Any], exc: Exception) -> dict[str, Any]:
+    return {"_id": doc["_id"]} if "_id" in doc else {}
+
+
 def _uri_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -1031,6 +1058,17 @@ def _parse_op_msg(payload: bytes, end: int) -> dict[str, Any]:
 
 def _encode(doc: Mapping[str, Any]) -> bytes:
     return bson.encode(doc, codec_options=_CODEC)
+
+
+def _encode_reply(doc: Mapping[str, Any]) -> bytes:
+    try:
+        data = _encode(doc)
+    except Exception as exc:  # noqa: BLE001 - e.g. a value BSON cannot hold: say so instead of dropping
+        return _encode(CommandError(f"reply not encodable as BSON: {exc}", 1).reply())
+    if len(data) > MAX_BSON_SIZE + 16 * 1024:
+        return _encode(CommandError(f"reply of {len(data)} bytes exceeds the BSON size limit", 10334,
+                                    "BSONObjectTooLarge").reply())
+    return data
 
 
 def _take_batch(pending: deque, batch_size: Any, default: int | None) -> list:

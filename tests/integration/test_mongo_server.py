@@ -287,3 +287,50 @@ def test_airflow_connection_json_shape(mongo_auth_server):
     assert conn["conn_type"] == "mongo" and conn["port"] == mongo_auth_server.port
     assert conn["extra"]["srv"] is False and conn["extra"]["ssl"] is False
     assert conn["extra"]["authSource"] == "admin"
+
+
+def test_speculative_auth_and_unacknowledged_writes(mongo_auth_server):
+    client = mongo_auth_server.client()
+    client.admin.command("ping")
+    handshake = mongo_auth_server.command_names(include_handshake=True)
+    assert "saslContinue" in handshake and "saslStart" not in handshake  # SCRAM began inside hello
+    unacked = client.app.get_collection("events", write_concern=pymongo.WriteConcern(w=0))
+    assert not unacked.insert_one({"kind": "login"}).acknowledged
+    deadline = time.monotonic() + 2
+    while client.app.events.count_documents({}) != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.app.events.count_documents({"kind": "login"}) == 1
+
+
+def test_slow_command_and_transactions(mongo_server_factory):
+    server = mongo_server_factory(replica_set="rs0")
+    client = server.client(socketTimeoutMS=2000)
+    server.delay_command("find", 0.3, times=1)
+    started = time.monotonic()
+    assert client.db.c.find_one() is None
+    assert 0.3 <= time.monotonic() - started < 1.5
+    with client.start_session() as session, pytest.raises(OperationFailure) as exc:
+        with session.start_transaction():
+            client.db.c.insert_one({"x": 1}, session=session)
+    assert exc.value.code == 20 and "transactions" in str(exc.value)
+
+
+def test_stop_releases_hung_connections():
+    import threading
+
+    from mongo_server import MongoTestServer
+
+    before = threading.active_count()
+    server = MongoTestServer().start()
+    client = server.client(**FAST)
+    client.admin.command("ping")
+    server.hang()
+    with pytest.raises(NetworkTimeout):
+        client.admin.command("ping")
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 1
+    deadline = time.monotonic() + 2
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert threading.active_count() <= before
