@@ -44,7 +44,8 @@ Faults for tests (each until ``clear_faults()``; the fixtures clear them at tear
   pooled connection (socketTimeoutMS), ServerSelectionTimeoutError when even the handshake hangs.
 - ``fail_command(name, errmsg, code=..., times=None)``: that command answers ok: 0 with the
   error (``times`` replies, then normal again); ``hang_command(name)`` hangs only that command;
-  ``delay_command(name, seconds)`` answers it late (a slow query); ``drop_command(name)`` closes
+  ``delay_command(name, seconds)`` answers it late (a slow query; with a smaller maxTimeMS it
+  answers code 50 MaxTimeMSExpired at that limit, as mongod); ``drop_command(name)`` closes
   the connection instead of answering (AutoReconnect; pymongo retries reads once).
 
 A client that saw the server fail marks it Unknown and looks again at its next heartbeat (at
@@ -567,8 +568,12 @@ class MongoTestServer:
                 return _CLOSE
             if fault.kind == "drop":
                 return _CLOSE
-            if fault.kind == "delay":
-                self._release.wait(fault.seconds)  # then answer normally (a slow server, not a dead one)
+            if fault.kind == "delay":  # a slow server, not a dead one: answer late, or as maxTimeMS says
+                max_ms = body.get("maxTimeMS")
+                if isinstance(max_ms, (int, float)) and max_ms > 0 and fault.seconds > max_ms / 1000:
+                    self._release.wait(max_ms / 1000)
+                    return CommandError("operation exceeded time limit", 50, "MaxTimeMSExpired").reply()
+                self._release.wait(fault.seconds)
                 fault = None
         if fault is not None:
             assert fault.error is not None
@@ -912,7 +917,7 @@ class MongoTestServer:
                 coll.insert_one(doc)
                 n += 1
             except mongomock.DuplicateKeyError as exc:
-                errors.append({"index": index, "code": 11000, "keyValue": _dup_key(doc, exc),
+                errors.append({"index": index, "code": 11000, "keyValue": _dup_key(doc),
                                "errmsg": f"E11000 duplicate key error collection: {db}.{coll.name}"})
             except mongomock.OperationFailure as exc:
                 errors.append({"index": index, "code": exc.code or 2, "errmsg": str(exc)})
@@ -1005,7 +1010,7 @@ _CLOSE = object()
 _request_ids = itertools.count(1)
 
 
-def _dup_key(doc: Mapping[str, Any], exc: Exception) -> dict[str, Any]:
+def _dup_key(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {"_id": doc["_id"]} if "_id" in doc else {}
 
 

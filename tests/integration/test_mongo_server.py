@@ -23,6 +23,7 @@ from pymongo.errors import (
     AutoReconnect,
     BulkWriteError,
     DuplicateKeyError,
+    ExecutionTimeout,
     NetworkTimeout,
     OperationFailure,
     ServerSelectionTimeoutError,
@@ -309,6 +310,11 @@ def test_slow_command_and_transactions(mongo_server_factory):
     started = time.monotonic()
     assert client.db.c.find_one() is None
     assert 0.3 <= time.monotonic() - started < 1.5
+    server.delay_command("aggregate", 5)
+    with pytest.raises(ExecutionTimeout) as slow:
+        list(client.db.c.aggregate([], maxTimeMS=100))
+    assert slow.value.code == 50
+    server.clear_faults()
     with client.start_session() as session, pytest.raises(OperationFailure) as exc:
         with session.start_transaction():
             client.db.c.insert_one({"x": 1}, session=session)
