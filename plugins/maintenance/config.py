@@ -176,6 +176,7 @@ class Alerting(Strict):
     send_on_resolved: bool = True
     # An undelivered Slack message is given up (dead-lettered, kept and reported) after this.
     outbox_max_age: PositiveDuration = timedelta(hours=24)
+    slack_timeout: PositiveDuration = timedelta(seconds=10)   # per POST to the webhook
     # Where the Airflow UI lives, for log links in messages (default: [api] base_url).
     ui_base_url: str | None = None
 
