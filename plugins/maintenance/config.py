@@ -32,11 +32,11 @@ from pydantic import (
 
 from maintenance.conditions import Condition, ConditionError, parse_condition
 from maintenance.durations import parse_duration
+from maintenance.parse_settings import DEFAULT_CONFIG_PATH, PROJECT_ROOT, config_path, file_key  # noqa: F401
+from maintenance import parse_settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONFIG_PATH = "include/config/maintenance.yaml"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 _SECRET_KEY = re.compile(r"(?i)key|token|secret|password|passwd|sig|auth")
@@ -63,7 +63,8 @@ PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidat
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the validators are built on first use, not at import (every DAG parse imports this)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Site(Strict):
@@ -393,11 +394,6 @@ def _explain(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
-def config_path() -> Path:
-    path = Path(os.environ.get("MAINTENANCE_CONFIG", DEFAULT_CONFIG_PATH))
-    return path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
-
-
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: ten times faster on large files
 
 
@@ -481,11 +477,7 @@ def get_config() -> MaintenanceConfig:
     which uptime_monitor reports to Slack as the check `config`.
     """
     path = config_path()
-    try:
-        stat = path.stat()
-        key = (stat.st_mtime, stat.st_size)
-    except OSError:
-        key = (0.0, -1)
+    key = tuple(file_key(path))
     cached = _cache.get(path)
     if cached and cached[0] == key:
         return cached[1]
@@ -497,6 +489,7 @@ def get_config() -> MaintenanceConfig:
         log.error("invalid configuration, running on the last valid one: %s", problem)
         config = _fallback(path)
     _cache[path] = (key, config, problem)
+    parse_settings.save(path, list(key), parse_settings.settings_of(config))
     return config
 
 
