@@ -62,15 +62,18 @@ class OsvServer:
     def url(self) -> str:
         return self.server.url
 
-    def _matches(self, name: str, ecosystem: str, version: str) -> list[dict[str, Any]]:
-        found = []
-        for record in self.records.values():
-            for affected in record.get("affected", []):
-                pkg = affected.get("package", {})
-                if pkg.get("name") == name and pkg.get("ecosystem") == ecosystem and version in affected.get("versions", []):
-                    found.append(record)
-                    break
-        return found
+    def _index(self) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+        """(ecosystem, name, version) -> records, from each record's affected versions."""
+        index: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for record in list(self.records.values()):
+            keys = {(a.get("package", {}).get("ecosystem"), a.get("package", {}).get("name"), v)
+                    for a in record.get("affected", []) for v in a.get("versions", [])}
+            for key in keys:
+                index.setdefault(key, []).append(record)
+        return index
+
+    def _matches(self, name: str, ecosystem: str, version: str, index: dict | None = None) -> list[dict[str, Any]]:
+        return (index if index is not None else self._index()).get((ecosystem, name, version), [])
 
     def __call__(self, request: Request) -> Reply:
         if self.delay:
@@ -106,12 +109,13 @@ class OsvServer:
         if self.malformed_batch:
             return 200, {"Content-Type": "application/json"}, '{"results": [{"vulns": [{"id": "GHSA-tru'
         results = []
+        index = self._index()
         for query in queries:
             pkg = query.get("package", {})
             if "version" in query and "purl" in pkg:
                 return json_reply({"code": 3, "message": "version specified in both purl and query"}, 400)
             vulns = [{"id": r["id"], "modified": r["modified"]}
-                     for r in self._matches(pkg.get("name"), pkg.get("ecosystem"), query.get("version"))]
+                     for r in self._matches(pkg.get("name"), pkg.get("ecosystem"), query.get("version"), index)]
             start = int(base64.b64decode(query["page_token"]).decode()) if query.get("page_token") else 0
             page = vulns[start:start + self.page_size]
             item: dict[str, Any] = {"vulns": page} if page else {}
