@@ -337,9 +337,15 @@ class ExposedPath(Strict):
     signature: str                              # regex the body must match (multiline) to be a finding
 
 
+class ScanSite(Strict):
+    url: str = Field(pattern=r"^https://")
+    http_url: str | None = None                 # where plain HTTP answers; default: http://<host>/
+    exposed_files: bool = True                  # probe /.git/config, .env variants and exposed_paths
+
+
 class SecurityScan(Strict):
     enabled: bool = True
-    sites: list[str] = []                       # default: [site.url]
+    sites: list[ScanSite] = []                  # default: site.url
     exposed_paths: list[ExposedPath] = []       # besides /.git/config and the .env variants
     tls_warn_days: int = Field(30, ge=1)
     ca_file: str | None = None                  # extra CA bundle for sites on a private CA
