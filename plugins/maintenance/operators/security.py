@@ -44,6 +44,7 @@ def site_checks(site: ScanSite, config: MaintenanceConfig, *, runbook: str, run_
     hook = SiteHook(site.url, ca_file=scan.ca_file)
     host = urlsplit(site.url).netloc
     results: list[CheckResult] = []
+    unreachable: str | None = None
     check = f"security.headers.{host}"
     try:
         page = hook.page()
@@ -54,8 +55,14 @@ def site_checks(site: ScanSite, config: MaintenanceConfig, *, runbook: str, run_
     except ProviderError as exc:
         results.append(CheckResult(check=check, target=site.url, group="security", status="fail", reason=exc.reason,
                                    summary=f"the site could not be scanned: {exc}", runbook=runbook))
+        if exc.reason in ("refused", "timeout", "dns", "tls"):
+            unreachable = exc.reason
     results.append(tls_result(site.url, probe_tls(site.url, ca_file=scan.ca_file), scan.tls_warn_days, runbook))
-    if site.exposed_files:
+    if site.exposed_files and unreachable:
+        results.append(CheckResult(check=f"security.exposed_files.{host}", target=site.url, group="security",
+                                   status="warn", reason=unreachable, critical=False, runbook=runbook,
+                                   summary=f"sensitive paths not probed: site unreachable ({unreachable})"))
+    elif site.exposed_files:
         paths = [(p, kind, None) for p, kind in DEFAULT_PATHS] + [(e.path, "custom", e.signature)
                                                                   for e in scan.exposed_paths]
         exposed, errors = [], []
