@@ -144,10 +144,14 @@ def parse_retry_after(value: str | None) -> float | None:
 
 def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_POLICY,
          conn_id: str | None = None, secrets: Iterable[str | None] = (), expect_json: bool = False,
+         with_response: bool = False,
          sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> Any:
     """One logical HTTP call through a requests.Session, under the policy.
 
-    Returns the response (or its parsed JSON with expect_json); raises ProviderError.
+    Returns the response (or its parsed JSON with expect_json; (json, response) with
+    with_response too, for callers that also need the headers, e.g. Link paging); raises
+    ProviderError. A 2xx body that is not JSON is a MALFORMED ProviderError, never a bare
+    ValueError.
     """
     import requests  # a hook dependency; imported here to keep DAG parsing light
 
@@ -168,11 +172,12 @@ def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_P
                 if not expect_json:
                     return response
                 try:
-                    return response.json()
+                    body = response.json()
                 except ValueError:
                     snippet = redact(response.text[:120], secrets).replace("\n", " ")
                     raise ProviderError(MALFORMED, f"{method} {safe_url}: response is not valid JSON: {snippet!r}",
                                         status=response.status_code, conn_id=conn_id, attempts=attempt) from None
+                return (body, response) if with_response else body
             if reason in (RATE_LIMITED, HTTP_5XX):   # 503 may carry Retry-After too
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             last = ProviderError(reason, f"{method} {safe_url}: HTTP {response.status_code}{_detail(response, secrets)}",
