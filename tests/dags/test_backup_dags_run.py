@@ -76,6 +76,21 @@ def test_manual_backup_completes_and_posts_the_snapshot_id(env):
     assert "atlas-private-SECRET" not in text and "XXXXSECRETXXXX" not in text
 
 
+def test_a_retried_take_snapshot_reuses_the_snapshot_its_failed_try_started(env):
+    """Try 1: Atlas creates the snapshot but answers 503, and the lookup fails too (3 list
+    errors: the policy's 3 tries), so the task fails. Try 2 finds that snapshot: still one."""
+    from airflow.sdk import DagRunState
+
+    atlas, slack = env
+    atlas.post_faults = [("after", 503)]
+    atlas.list_faults = 3
+    run = load("manual_backup").test(run_conf={"reason": "before v2 migration", "wait_minutes": 1})
+    assert run.state == DagRunState.SUCCESS, states(run)
+    assert states(run)["take_snapshot"] == ("success", 2)
+    assert len(atlas.created) == 1 and [s["id"] for s in atlas.snapshots if s["snapshotType"] == "onDemand"] == ["od1"]
+    assert "od1" in json.dumps(slack.messages)
+
+
 def test_manual_backup_failed_snapshot_fails_with_a_clear_message(env):
     from airflow.sdk import DagRunState
 

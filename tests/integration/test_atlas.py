@@ -11,7 +11,7 @@ import pytest
 from atlas_server import AtlasServer, schedule, snapshot
 from maintenance.config import load_config
 from maintenance.hooks.atlas import AtlasHook
-from maintenance.hooks.http_policy import ProviderError
+from maintenance.hooks.http_policy import ProviderError, RetryPolicy
 from maintenance.operators.backups import AtlasFreshnessOperator, BackupStatusOperator
 from maintenance.triggers.atlas import AtlasPollTrigger
 
@@ -119,6 +119,47 @@ def test_weekly_status_retention_pitr_and_trend(atlas, config):
     atlas.snapshots.append(snapshot("s9", 100, size=10 * 1024 * 1024))
     r = by_check(BackupStatusOperator(task_id="t").run_checks(config, {}))
     assert "+1 snapshot(s), +10.0 MB since the previous check" in r["atlas.snapshot_inventory"].summary
+
+
+FAST = RetryPolicy(timeout=0.5, backoff_base=0.01, jitter=0)
+FAULTS = [("after", "timeout"), ("after", "drop"), ("after", 503)]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: str(f[1]))
+def test_a_snapshot_request_is_never_repeated_after_a_fault(atlas, fault):
+    """The POST times out / drops / answers 503 after Atlas created the snapshot: the hook finds
+    it instead of asking again, so exactly one on-demand snapshot exists."""
+    atlas.post_faults = [fault]
+    taken = AtlasHook(policy=FAST).take_snapshot("before v2 (run 1)", 3)
+    assert taken["id"] == "od1" and taken["description"] == "before v2 (run 1)"
+    assert atlas.created == [{"description": "before v2 (run 1)", "retentionInDays": 3}]
+    assert [s["id"] for s in atlas.snapshots if s["snapshotType"] == "onDemand"] == ["od1"]
+
+
+def test_a_refused_snapshot_request_is_retried(atlas):
+    """A 503 before anything was created: the lookup finds nothing, the retry creates one."""
+    atlas.post_faults = [("before", 503), ("before", 502)]
+    assert AtlasHook(policy=FAST).take_snapshot("x", 1)["id"] == "od1" and len(atlas.created) == 1
+
+
+@pytest.mark.parametrize("fault", FAULTS + [("before", 503)], ids=lambda f: f"{f[0]}-{f[1]}")
+def test_a_restore_job_request_is_never_repeated_after_a_fault(atlas, fault):
+    hook = AtlasHook(policy=FAST)
+    earlier = hook.create_download_restore("s-fresh")          # an older job of the same snapshot
+    atlas.post_faults = [fault]
+    job = hook.create_download_restore("s-fresh")
+    assert job["id"] != earlier["id"] and job["snapshotId"] == "s-fresh"
+    assert sorted(atlas.jobs) == sorted([earlier["id"], job["id"]]), "exactly one new restore job"
+
+
+def test_when_the_lookup_fails_the_request_is_not_repeated(atlas):
+    atlas.post_faults = [("after", 503)]
+    atlas.list_faults = 100
+    with pytest.raises(ProviderError) as error:
+        AtlasHook(policy=FAST).take_snapshot("x", 1)
+    assert error.value.reason == "http_5xx"
+    assert "whether the on-demand snapshot was created is unknown" in str(error.value)
+    assert len(atlas.created) == 1
 
 
 def run_trigger(trigger):

@@ -416,14 +416,17 @@ class TakeSnapshotOperator(_PreparedResults):
                 from maintenance.hooks.atlas import AtlasHook
 
                 hook = AtlasHook(atlas.conn_id)
-                run_id = context["ti"].run_id
-                snapshot = hook.take_snapshot(f"{self.reason} (Airflow manual_backup {run_id})",
-                                              int(self.retention_days))
+                ti = context["ti"]
+                description = f"{self.reason} (Airflow manual_backup {ti.run_id})"
+                # A retry of this task first looks for the snapshot an earlier try may have started.
+                snapshot = hook.find_snapshot(description) if (ti.try_number or 1) > 1 else None
+                how = "found (requested by an earlier try)" if snapshot else "requested"
+                snapshot = snapshot or hook.take_snapshot(description, int(self.retention_days))
                 sid = snapshot.get("id")
-                context["ti"].xcom_push(key="snapshot_id", value=sid)
+                ti.xcom_push(key="snapshot_id", value=sid)
                 return [CheckResult(check="atlas.manual_snapshot_request", status="ok", group="backups",
                                     target=f"atlas:{hook.cluster}", runbook="manual_backup", provider="atlas",
-                                    summary=f"on-demand snapshot {sid} requested ({snapshot.get('status')}), "
+                                    summary=f"on-demand snapshot {sid} {how} ({snapshot.get('status')}), "
                                             f"kept {int(self.retention_days)} days: {self.reason}",
                                     evidence={"snapshot_id": sid})]
             results = _atlas_call("atlas.manual_snapshot_request", atlas, call, "manual_backup")
