@@ -180,6 +180,26 @@ def test_trigger_waits_for_completed_with_digest(atlas):
     assert classpath == "maintenance.triggers.atlas.AtlasPollTrigger" and kwargs["path"] == path
 
 
+@pytest.mark.parametrize("says", [None, 3600], ids=["honest-expiry", "expires-earlier-than-it-says"])
+def test_trigger_keeps_a_service_account_token_fresh_through_a_long_wait(atlas, monkeypatch, says):
+    """Tokens live 1 s here (an hour at Atlas) and expired ones are refused; the wait lasts
+    about 3 s. The token is renewed before it expires, or on the 401 when it dies early."""
+    monkeypatch.setenv("AIRFLOW_CONN_ATLAS_SA", atlas.service_account_json())
+    atlas.token_ttl, atlas.token_expires_in = 1.0, says
+    atlas.on_demand, atlas.polls = "completed", 15
+    sid = AtlasHook("atlas_sa").take_snapshot("long wait", 1)["id"]
+    path = f"/api/atlas/v2/groups/{atlas.project_id}/clusters/prod/backup/snapshots/{sid}"
+    started = time.time()
+    event = run_trigger(AtlasPollTrigger("atlas_sa", path, "snapshot", deadline=time.time() + 30, poll_seconds=0.2))
+    assert event["status"] == "done" and event["item"]["status"] == "completed", event
+    assert time.time() - started > 2 * atlas.token_ttl, "the wait outlived several tokens"
+    assert 2 <= len(atlas.tokens) <= 8, "renewed as they expire, not once per request"
+    if says is None:
+        assert atlas.unauthorized == 0, "renewed before expiry: no request was refused"
+    else:
+        assert atlas.unauthorized >= 1
+
+
 def test_trigger_times_out_and_reports_wrong_key(atlas, monkeypatch):
     atlas.on_demand = "stuck"
     sid = AtlasHook().take_snapshot("x", 1)["id"]

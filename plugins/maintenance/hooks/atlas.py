@@ -10,6 +10,7 @@ Every endpoint is sent its own versioned Accept header; list endpoints are paged
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime
 from typing import Any, Callable
@@ -38,28 +39,59 @@ def _epoch(value: Any) -> float | None:
 
 
 class AtlasServiceAccountAuth(requests.auth.AuthBase):
-    """OAuth2 client credentials: POST {base}/api/oauth/token, then Authorization: Bearer."""
+    """OAuth2 client credentials: POST {base}/api/oauth/token, then Authorization: Bearer.
+
+    The token (valid about an hour) is renewed shortly before it expires, so a wait of many
+    hours keeps working; a 401 to a Bearer request (a token revoked or expired early) renews
+    it once and re-sends the request, as requests' HTTPDigestAuth answers its challenge.
+    """
 
     def __init__(self, client_id: str, client_secret: str, token_url: str, conn_id: str) -> None:
         self.client_id, self.client_secret, self.token_url, self.conn_id = client_id, client_secret, token_url, conn_id
         self._token: str | None = None
         self._expires = 0.0
+        self._lock = threading.Lock()
 
     def token(self) -> str:
-        if self._token is None or time.time() > self._expires - 60:
-            with requests.Session() as session:
-                body = send(session, "POST", self.token_url, conn_id=self.conn_id, expect_json=True,
-                            secrets=[self.client_secret], auth=(self.client_id, self.client_secret),
-                            data={"grant_type": "client_credentials"},
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
-            if not isinstance(body, dict) or not body.get("access_token"):
-                raise ProviderError(MALFORMED, "Atlas token endpoint: no access_token in the answer", conn_id=self.conn_id)
-            self._token = str(body["access_token"])
-            self._expires = time.time() + float(body.get("expires_in") or 3600)
-        return self._token
+        with self._lock:
+            if self._token is None or time.time() > self._expires:
+                with requests.Session() as session:
+                    body = send(session, "POST", self.token_url, conn_id=self.conn_id, expect_json=True,
+                                secrets=[self.client_secret], auth=(self.client_id, self.client_secret),
+                                data={"grant_type": "client_credentials"},
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+                if not isinstance(body, dict) or not body.get("access_token"):
+                    raise ProviderError(MALFORMED, "Atlas token endpoint: no access_token in the answer",
+                                        conn_id=self.conn_id)
+                try:
+                    lifetime = float(body.get("expires_in") or 3600)
+                except (TypeError, ValueError):
+                    lifetime = 3600.0
+                self._token = str(body["access_token"])
+                # renew a minute early (a tenth early for a short-lived token)
+                self._expires = time.time() + lifetime - min(60.0, lifetime / 10)
+            return self._token
+
+    def _renew_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        request = response.request
+        if response.status_code != 401 or getattr(request, "_atlas_renewed", False):
+            return response
+        with self._lock:
+            if request.headers.get("Authorization") == f"Bearer {self._token}":
+                self._token = None      # the token the server refused: get another
+        response.content  # noqa: B018 - read it, so the connection can be reused
+        response.close()
+        again = request.copy()
+        again.headers["Authorization"] = f"Bearer {self.token()}"
+        again._atlas_renewed = True  # type: ignore[attr-defined]
+        renewed = response.connection.send(again, **kwargs)
+        renewed.history.append(response)
+        renewed.request = again
+        return renewed
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.token()}"
+        request.register_hook("response", self._renew_on_401)
         return request
 
 
