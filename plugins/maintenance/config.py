@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -31,6 +34,9 @@ from maintenance.durations import parse_duration
 
 DEFAULT_CONFIG_PATH = "include/config/maintenance.yaml"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+_SECRET_KEY = re.compile(r"(?i)key|token|secret|password|passwd|sig|auth")
 
 
 class ConfigError(ValueError):
@@ -100,6 +106,30 @@ class Endpoint(Strict):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @model_validator(mode="after")
+    def _one_authorization(self) -> "Endpoint":
+        # aiohttp refuses a request with both, at probe time: say so at load, naming the endpoint.
+        if urlsplit(self.url).username is not None and any(k.lower() == "authorization" for k in self.headers):
+            raise ValueError(f"endpoint {self.name!r}: the URL carries user:password@ and the headers set "
+                             "Authorization; keep one of them")
+        return self
+
+    @functools.cached_property
+    def secrets(self) -> tuple[str, ...]:
+        """What this endpoint sends that must never come back out: URL user-info, key-like
+        query values, configured header values (redacted from everything a response gives)."""
+        parts = urlsplit(self.url)
+        found: list[str] = []
+        if parts.password:
+            found += [unquote(parts.password), f"{unquote(parts.username or '')}:{unquote(parts.password)}"]
+        found += [value for key, value in parse_qsl(parts.query) if _SECRET_KEY.search(key) and value]
+        for value in self.headers.values():
+            found.append(value)
+            scheme, _, token = value.partition(" ")
+            if token and scheme.lower() in ("bearer", "basic", "token", "apikey"):
+                found.append(token)
+        return tuple(s for s in found if len(s) >= 3)
+
     @field_validator("conditions")
     @classmethod
     def _conditions(cls, value: list[str], info: ValidationInfo) -> list[str]:
@@ -129,6 +159,9 @@ class Uptime(Strict):
     user_agent: str = "maintenance-uptime/1.0"
     ca_file: str | None = None                  # extra CA bundle (PEM) for sites on a private CA
     target_percent: float = Field(99.5, gt=0, le=100)   # daily uptime below this is reported
+    # Bytes of a response body read for [BODY] conditions and login checks (the whole body when
+    # smaller), within the endpoint's timeout; the rest is not downloaded.
+    body_limit: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
 
 class Alerting(Strict):
@@ -137,6 +170,8 @@ class Alerting(Strict):
     success_threshold: int = Field(1, ge=1)
     renotify_after: PositiveDuration = timedelta(hours=4)
     send_on_resolved: bool = True
+    # An undelivered Slack message is given up (dead-lettered, kept and reported) after this.
+    outbox_max_age: PositiveDuration = timedelta(hours=24)
     # Where the Airflow UI lives, for log links in messages (default: [api] base_url).
     ui_base_url: str | None = None
 
@@ -318,12 +353,12 @@ class MaintenanceConfig(Strict):
 
     @model_validator(mode="after")
     def _cross_references(self) -> "MaintenanceConfig":
-        names = [e.name for e in self.endpoints]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(e.name for e in self.endpoints)
+        duplicates = sorted(n for n, c in counts.items() if c > 1)
         if duplicates:
             raise ValueError(f"endpoints: duplicate name(s) {', '.join(duplicates)}")
         for index, window in enumerate(self.maintenance_windows):
-            unknown = [n for n in window.endpoints if n not in names]
+            unknown = [n for n in window.endpoints if n not in counts]
             if unknown:
                 raise ValueError(f"maintenance_windows[{index}].endpoints: unknown endpoint(s) {', '.join(unknown)}")
         return self
