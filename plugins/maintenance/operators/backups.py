@@ -290,14 +290,17 @@ def scratch_restore(atlas: Atlas, archive: str, workdir: str, target: str) -> Ch
     if binary is None:
         return CheckResult(status="skipped", reason="not_installed", summary=(
             "skipped: mongorestore not installed (install the MongoDB Database Tools on the worker)"), **base)
-    from airflow.providers.mongo.hooks.mongo import MongoHook
+    from pymongo.errors import PyMongoError
 
-    try:
-        scratch, live = MongoHook(mongo_conn_id=restore.conn_id), MongoHook(mongo_conn_id=restore.live_conn_id)
-        scratch_uri = scratch.uri
-    except _not_found() as exc:
-        return CheckResult(status="skipped", reason="not_configured",
-                           summary=f"skipped: not configured ({exc}: add the mongo connection)", **base)
+    from maintenance.hooks.http_policy import redact
+    from maintenance.hooks.mongo import collection_counts, mongo_error, mongorestore, restore_target
+    from maintenance.operators.base import connection_or_none
+
+    missing = [c for c in (restore.conn_id, restore.live_conn_id) if connection_or_none(c) is None]
+    if missing:
+        return CheckResult(status="skipped", reason="not_configured", summary=(
+            f"skipped: not configured (add the mongo connection {', '.join(repr(c) for c in missing)})"), **base)
+    uri, password = restore_target(restore.conn_id)
     extracted = os.path.join(workdir, "extracted")
     with tarfile.open(archive, "r:gz") as tar:
         tar.extractall(extracted, filter="data")
@@ -308,23 +311,25 @@ def scratch_restore(atlas: Atlas, archive: str, workdir: str, target: str) -> Ch
         return CheckResult(status="fail", reason="restore_failed",
                            summary="the archive has no .bson files (not a mongodump layout): nothing to restore", **base)
     dump = os.path.dirname(os.path.dirname(bson))
-    command = [binary, "--uri", scratch_uri, "--drop"] + (["--gzip"] if bson.endswith(".gz") else []) + [dump]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=4 * 3600)
+    try:
+        done = mongorestore(binary, uri, password, dump, gzip=bson.endswith(".gz"))
+    except subprocess.TimeoutExpired as exc:
+        return CheckResult(status="fail", reason="timeout", summary=f"mongorestore did not finish in {exc.timeout:g} s",
+                           **base)
     if done.returncode != 0:
-        from maintenance.hooks.http_policy import redact
         return CheckResult(status="fail", reason="restore_failed", summary=redact(
-            f"mongorestore into '{restore.conn_id}' failed: {done.stderr.strip()[-300:]}", [scratch_uri]), **base)
-
-    def counts(hook: Any) -> dict[str, int]:
-        client = hook.get_conn()
-        out = {}
-        for db in client.list_database_names():
-            if db in ("admin", "local", "config"):
-                continue
-            for name in client[db].list_collection_names():
-                out[f"{db}.{name}"] = client[db][name].estimated_document_count()
-        return out
-    return count_comparison(counts(live), counts(scratch), tolerance=restore.count_tolerance, target=target)
+            f"mongorestore into '{restore.conn_id}' failed: {done.stderr.strip()[-300:]}", [password]), **base)
+    counts = {}
+    for conn_id in (restore.live_conn_id, restore.conn_id):
+        try:
+            counts[conn_id] = collection_counts(conn_id)
+        except PyMongoError as exc:
+            reason, text = mongo_error(exc)
+            suffix = f" (check the credentials of connection '{conn_id}')" if reason == "unauthorized" else ""
+            return CheckResult(status="fail", reason=reason, summary=f"counting the collections of '{conn_id}' "
+                               f"failed: {text}{suffix}", **base)
+    return count_comparison(counts[restore.live_conn_id], counts[restore.conn_id],
+                            tolerance=restore.count_tolerance, target=target)
 
 
 class VerifyBackupsOperator(_PreparedResults):
