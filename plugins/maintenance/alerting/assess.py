@@ -46,11 +46,12 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
            dag_id: str | None = None, run_id: str | None = None, task_id: str | None = None,
            try_number: int | None = None, log_url: str | None = None,
            now: datetime | None = None, failure_threshold: int | None = None,
-           complete: bool = False) -> Assessment:
+           complete: bool = False, immediate: frozenset[str] = frozenset()) -> Assessment:
     """Store results, update alert states and enqueue the alerts due now (one transaction).
 
     complete: these results are every check the task owns, so an open alert of a check that
     is no longer among them (removed or renamed in the config) is resolved.
+    immediate: checks that page on their first failed run whatever the threshold (`config`).
     """
     now = now or utcnow()
     policy = config.alerting
@@ -73,7 +74,8 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
                 log.info("%s recovered before its alert was delivered: alert cancelled", result.check)
                 new_states.append(closed_silently(state, now))
                 continue
-            state, due, paging = next_state(result, state, policy, now, failure_threshold, run_id)
+            threshold = 1 if result.check in immediate else failure_threshold
+            state, due, paging = next_state(result, state, policy, now, threshold, run_id)
             if paging:
                 assessment.paging.append(result)
             if due is not None:

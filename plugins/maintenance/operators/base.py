@@ -8,7 +8,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from maintenance.alerting import ChecksFailed, assess
-from maintenance.config import MaintenanceConfig, get_config
+from maintenance.config import MaintenanceConfig, config_problem, get_config
 from maintenance.hooks.results_db import results_store
 from maintenance.notifications.slack import MaintenanceNotifier
 from maintenance.results import CheckResult
@@ -23,6 +23,22 @@ def connection_or_none(conn_id: str) -> Any:
         return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         return None
+
+
+CONFIG_CHECK = "config"
+
+
+def config_check() -> CheckResult:
+    """Whether the config file validates; while it does not, everything runs on the last valid one."""
+    problem = config_problem()
+    if problem is None:
+        return CheckResult(check=CONFIG_CHECK, group="config", status="ok", summary="the config file is valid",
+                           runbook="uptime_monitor")
+    return CheckResult(
+        check=CONFIG_CHECK, group="config", status="fail", reason="config_invalid", runbook="uptime_monitor",
+        summary="the config file is invalid; running on the last valid configuration until it is fixed: "
+                + "; ".join(problem.splitlines()[:5]),
+        evidence={"errors": problem.splitlines()[:20]})
 
 
 def mask_secrets(*secrets: str) -> None:
@@ -45,13 +61,18 @@ class MaintenanceCheckOperator(BaseOperator):
     # True when run_checks returns every check the task owns, every time: an open alert of a
     # check that is no longer returned (removed from the config) is then resolved.
     reports_every_check = False
+    # True on the task that tells Slack when the config file is invalid (uptime_monitor's sweep).
+    reports_config = False
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
         raise NotImplementedError
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         config = get_config()
-        return self.conclude(context, config, self.run_checks(config, context))
+        results = self.run_checks(config, context)
+        if self.reports_config:
+            results.append(config_check())
+        return self.conclude(context, config, results)
 
     def conclude(self, context: Any, config: MaintenanceConfig, results: list[CheckResult]) -> list[dict[str, Any]]:
         """Store, assess, deliver, page: the end of every check task (deferrable ones call it
@@ -61,7 +82,7 @@ class MaintenanceCheckOperator(BaseOperator):
         assessment = assess(store, config, results, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
                             try_number=ti.try_number, log_url=ti.log_url,
                             failure_threshold=None if self.uses_failure_threshold else 1,
-                            complete=self.reports_every_check)
+                            complete=self.reports_every_check, immediate=frozenset({CONFIG_CHECK}))
         for result in results:
             quiet = " (maintenance window: not alerted)" if result.check in assessment.in_maintenance else ""
             self.log.info("%-5s %s: %s%s", result.status.upper(), result.check, result.summary, quiet)

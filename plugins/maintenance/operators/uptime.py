@@ -21,6 +21,7 @@ class UptimeCheckOperator(MaintenanceCheckOperator):
 
     uses_failure_threshold = True
     reports_every_check = True
+    reports_config = True
     template_fields: Sequence[str] = ("groups",)
 
     def __init__(self, *, groups: list[str] | None = None, **kwargs: Any) -> None:
