@@ -92,6 +92,7 @@ class AtlasServer:
                         "backupEnabled": True, "pitEnabled": True, "mongoDBVersion": "8.0.4"}
         self.on_demand = "completed"     # completed | failed | stuck
         self.polls = 2                   # GETs of an on-demand snapshot before it reaches its end state
+        self.initial_status = "queued"   # "completed": a (tiny) cluster's snapshot is done at once
         self.restore_polls = 1           # GETs of a restore job before it has its delivery URL
         self.archive = mongodump_archive({"app.users": b"\x05\x00\x00\x00\x00" * 10, "app.orders": b"\x05\x00\x00\x00\x00"})
         self.client_id, self.client_secret = "sa-client", "sa-SECRET"
@@ -267,7 +268,7 @@ class AtlasServer:
         if any(s.get("_on_demand") and s["status"] in ("queued", "inProgress") for s in self.snapshots):
             return self._error(409, "SNAPSHOT_ALREADY_IN_PROGRESS", "an on-demand snapshot is already in progress")
         self.created.append(body)
-        item = snapshot(f"od{len(self.created)}", 0, status="queued", kind="onDemand")
+        item = snapshot(f"od{len(self.created)}", 0, status=self.initial_status, kind="onDemand")
         item.update(description=body.get("description"), _on_demand=True, _polls=0,
                     expiresAt=iso(datetime.now(timezone.utc) + timedelta(days=int(body["retentionInDays"]))))
         self.snapshots.insert(0, item)
