@@ -14,6 +14,8 @@ import tempfile
 from typing import Any
 from urllib.parse import quote_plus, urlencode, urlunsplit
 
+from maintenance.hooks.http_policy import CONNECTION, HTTP_4XX, TIMEOUT, UNAUTHORIZED, ProviderError, redact
+
 # connection extras that configure MongoHook, not the MongoDB URI
 _HOOK_EXTRAS = {"srv", "allow_insecure"}
 
@@ -50,9 +52,13 @@ def restore_target(conn_id: str) -> tuple[str, str | None]:
 
 
 def mongorestore(binary: str, uri: str, password: str | None, dump_dir: str, *, gzip: bool = False,
-                 drop: bool = True, timeout: float = 4 * 3600) -> subprocess.CompletedProcess[str]:
-    """Run mongorestore of a dump directory (one folder per database); the password through --config."""
+                 drop: bool = True, conn_id: str | None = None, timeout: float = 4 * 3600) -> None:
+    """mongorestore a dump directory (one folder per database), the password through --config.
+
+    Raises ProviderError: restore_failed (with the tool's last words, redacted) or timeout.
+    """
     command = [binary, "--uri", uri] + (["--drop"] if drop else []) + (["--gzip"] if gzip else [])
+    where = f"mongorestore into '{conn_id}'" if conn_id else "mongorestore"
     config = None
     try:
         if password:
@@ -62,25 +68,37 @@ def mongorestore(binary: str, uri: str, password: str | None, dump_dir: str, *, 
             with os.fdopen(fd, "w") as out:
                 yaml.safe_dump({"password": password}, out)
             command += ["--config", config]
-        return subprocess.run(command + [dump_dir], capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command + [dump_dir], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ProviderError(TIMEOUT, f"{where} did not finish in {timeout:g} s") from None
+    except OSError as exc:
+        raise ProviderError("restore_failed", f"{where} could not start ({type(exc).__name__})") from None
     finally:
         if config is not None:
             os.unlink(config)
+    if done.returncode != 0:
+        raise ProviderError("restore_failed", redact(f"{where} failed: {done.stderr.strip()[-300:]}", [password]))
 
 
 def collection_counts(conn_id: str, skip: tuple[str, ...] = ("admin", "local", "config")) -> dict[str, int]:
-    """{"db.collection": estimated document count} of every user database of the connection."""
+    """{"db.collection": estimated document count} of every user database of the connection.
+    Raises ProviderError (classified pymongo failure)."""
     from airflow.providers.mongo.hooks.mongo import MongoHook
+    from pymongo.errors import PyMongoError
 
-    with MongoHook(mongo_conn_id=conn_id) as hook:
-        client: Any = hook.get_conn()
-        counts = {}
-        for db in client.list_database_names():
-            if db in skip:
-                continue
-            for name in client[db].list_collection_names():
-                counts[f"{db}.{name}"] = client[db][name].estimated_document_count()
-        return counts
+    try:
+        with MongoHook(mongo_conn_id=conn_id) as hook:
+            client: Any = hook.get_conn()
+            counts = {}
+            for db in client.list_database_names():
+                if db in skip:
+                    continue
+                for name in client[db].list_collection_names():
+                    counts[f"{db}.{name}"] = client[db][name].estimated_document_count()
+            return counts
+    except PyMongoError as exc:
+        reason, text = mongo_error(exc)
+        raise ProviderError(reason, f"counting the collections of '{conn_id}' failed: {text}", conn_id=conn_id) from None
 
 
 def mongo_error(exc: Exception) -> tuple[str, str]:
@@ -91,12 +109,12 @@ def mongo_error(exc: Exception) -> tuple[str, str]:
     name = type(exc).__name__
     if isinstance(exc, OperationFailure):
         if exc.code in (13, 18):      # Unauthorized, AuthenticationFailed
-            return "unauthorized", f"{name} (code {exc.code})"
+            return UNAUTHORIZED, f"{name} (code {exc.code})"
         return "mongo_error", f"{name} (code {exc.code})"
     if isinstance(exc, ServerSelectionTimeoutError):
-        return "timeout", "no server answered in time"
+        return TIMEOUT, "no server answered in time"
     if isinstance(exc, (ConnectionFailure, AutoReconnect)):
-        return "connection_error", f"connection failed ({name})"
+        return CONNECTION, f"connection failed ({name})"
     if isinstance(exc, ConfigurationError):
-        return "http_4xx", f"connection misconfigured ({name})"
+        return HTTP_4XX, f"connection misconfigured ({name})"
     return "mongo_error", name

@@ -7,11 +7,9 @@ skipped result saying how to configure it; a ProviderError is a fail result with
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable, Sequence
 
 from airflow.sdk import BaseOperator
@@ -98,7 +96,9 @@ def _previous_metrics(config: MaintenanceConfig, check: str) -> dict[str, Any] |
 
 
 def bucket_settings(bucket: Bucket) -> list[CheckResult]:
+    """The weekly settings of one bucket: R2 through Cloudflare's API, S3 through the S3 API."""
     from maintenance.checks.backups import failed_call, r2_bucket_settings, s3_bucket_settings
+    from maintenance.checks.storage import newest_keys, storage_failure
 
     if bucket.kind == "r2":
         from maintenance.hooks.cloudflare import CloudflareHook
@@ -118,55 +118,24 @@ def bucket_settings(bucket: Bucket) -> list[CheckResult]:
         return r2_bucket_settings(bucket.name, lock, lifecycle, require_replication=bucket.require_replication,
                                   require_lifecycle=bucket.require_lifecycle)
 
-    from maintenance.hooks.storage import s3_client
+    from maintenance.hooks.storage import bucket_facts, client_error, replication_statuses, s3_client
 
     check = f"storage.{bucket.name}.settings"
     try:
         client = s3_client(bucket.conn_id)
-        facts = s3_facts(client, bucket)
+        facts = bucket_facts(client, bucket.name)
+        if facts["replication"]:
+            # Health: the replication status of the newest objects (FAILED means it is broken).
+            keys, _ = newest_keys(client, bucket, newest=5)
+            facts["replication_statuses"] = replication_statuses(client, bucket.name, keys[:10])
     except _not_found():
         return [not_configured(check, "backups", f"add the aws connection '{bucket.conn_id}' "
                                "(extra endpoint_url for an S3-compatible store)")]
     except Exception as exc:  # noqa: BLE001 - botocore errors become a classified result
-        return [_s3_fail(check, exc, bucket, f"s3://{bucket.name}", runbook="maintenance_weekly",
-                         what="reading the bucket settings failed: ")]
+        return [storage_failure(check, bucket, *client_error(exc), runbook="maintenance_weekly",
+                                what="reading the bucket settings failed: ")]
     return s3_bucket_settings(bucket.name, facts, require_replication=bucket.require_replication,
                               require_lifecycle=bucket.require_lifecycle)
-
-
-def s3_facts(client: Any, bucket: Bucket) -> dict[str, Any]:
-    """The bucket settings the checks read; 'not configured' answers become None."""
-    from botocore.exceptions import ClientError
-
-    def optional(call: Callable[[], Any], *absent: str) -> Any:
-        try:
-            return call()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in absent:
-                return None
-            raise
-
-    name = bucket.name
-    facts: dict[str, Any] = {"versioning": client.get_bucket_versioning(Bucket=name).get("Status")}
-    replication = optional(lambda: client.get_bucket_replication(Bucket=name),
-                           "ReplicationConfigurationNotFoundError")
-    facts["replication"] = (replication or {}).get("ReplicationConfiguration", {}).get("Rules") if replication else None
-    lifecycle = optional(lambda: client.get_bucket_lifecycle_configuration(Bucket=name),
-                         "NoSuchLifecycleConfiguration")
-    facts["lifecycle"] = lifecycle.get("Rules") if lifecycle else None
-    block = optional(lambda: client.get_public_access_block(Bucket=name), "NoSuchPublicAccessBlockConfiguration")
-    facts["public_access_block"] = block.get("PublicAccessBlockConfiguration") if block else None
-    if facts["replication"]:
-        # Health: the replication status of the newest objects (FAILED means it is broken).
-        from maintenance.checks.object_checksums import select_keys
-
-        keys: list[str] = []
-        for prefix in bucket.verify_prefixes or [""]:
-            keys += select_keys(client, name, prefix, newest=5, limit=bucket.verify_limit,
-                                exclude_prefix=bucket.canary_prefix)[0]
-        facts["replication_statuses"] = [client.head_object(Bucket=name, Key=k).get("ReplicationStatus")
-                                         for k in keys[:10]]
-    return facts
 
 
 class BackupStatusOperator(MaintenanceCheckOperator):
@@ -199,137 +168,46 @@ class BackupStatusOperator(MaintenanceCheckOperator):
 # -- monthly ---------------------------------------------------------------------------------------
 def storage_verification(bucket: Bucket) -> list[CheckResult]:
     """Checksums of the objects under the bucket's prefixes, and (S3) the canary restore test."""
-    from maintenance.checks.object_checksums import (canary_restore_test, checksum_result, select_keys,
-                                                      verify_objects)
-    from maintenance.hooks.storage import s3_client
+    from maintenance.checks.storage import verify_bucket
+    from maintenance.hooks.storage import client_error, s3_client
 
-    scheme = "r2" if bucket.kind == "r2" else "s3"
-    target = f"{scheme}://{bucket.name}"
-    results: list[CheckResult] = []
     try:
         client = s3_client(bucket.conn_id, pool=bucket.verify_concurrency, kind=bucket.kind)
     except _not_found():
         return [not_configured(f"storage.{bucket.name}.checksums", "backups",
                                f"add the aws connection '{bucket.conn_id}'")]
-    check = f"storage.{bucket.name}.checksums"
-    try:
-        keys: list[str] = []
-        truncated = False
-        for prefix in bucket.verify_prefixes or [""]:
-            found, cut = select_keys(client, bucket.name, prefix, newest=bucket.verify_newest,
-                                     limit=bucket.verify_limit, exclude_prefix=bucket.canary_prefix)
-            keys += found
-            truncated |= cut
-        outcomes = verify_objects(client, bucket.name, keys, concurrency=bucket.verify_concurrency)
-        results.append(checksum_result(bucket.name, outcomes, target=target, truncated=truncated))
-    except Exception as exc:  # noqa: BLE001
-        results.append(_s3_fail(check, exc, bucket, target))
-    check = f"storage.{bucket.name}.restore_test"
-    if bucket.kind == "r2":
-        results.append(CheckResult(check=check, status="skipped", group="backups", target=target,
-                                   provider="storage", reason="not_available_on_r2", summary=(
-                                       "Cloudflare R2 has no versioning, so there is no previous version to "
-                                       "restore: the restore test does not exist there (lock rules protect it instead)")))
-    elif bucket.restore_test:
-        try:
-            results.append(canary_restore_test(client, bucket.name, bucket.canary_prefix, target=target))
-        except Exception as exc:  # noqa: BLE001
-            results.append(_s3_fail(check, exc, bucket, target))
-    return results
-
-
-def _s3_fail(check: str, exc: Exception, bucket: Bucket, target: str, *, runbook: str = "maintenance_monthly",
-             what: str = "") -> CheckResult:
-    """A botocore error as a classified fail result, naming the connection when a credential is wrong."""
-    from maintenance.hooks.storage import client_error
-
-    reason, text = client_error(exc)
-    suffix = f" (check the credentials of connection '{bucket.conn_id}')" if reason == "unauthorized" else ""
-    return CheckResult(check=check, status="fail", reason=reason, group="backups", target=target,
-                       runbook=runbook, provider="storage", summary=f"{what}{text}{suffix}")
-
-
-def archive_and_restore(atlas: Atlas, hook: Any, job: dict[str, Any], target: str) -> list[CheckResult]:
-    """Download the restore job's archive, verify it, and (when possible) restore it into scratch."""
-    from maintenance.checks.backups import failed_call, verify_archive
-    from maintenance.hooks.http_policy import ProviderError
-
-    urls = [u for u in job.get("deliveryUrl") or [] if isinstance(u, str)]
-    if not urls:
-        state = ", ".join(f for f in ("failed", "cancelled", "expired") if job.get(f)) or "no delivery URL"
-        return [CheckResult(check="atlas.restore_archive", status="fail", reason="restore_failed", group="backups",
-                            target=target, runbook="maintenance_monthly", provider="atlas",
-                            summary=f"restore job {job.get('id')} ended without an archive ({state})")]
-    workdir = tempfile.mkdtemp(prefix="atlas-restore-")
-    try:
-        path = os.path.join(workdir, "snapshot.tar.gz")
-        try:
-            hook.download(urls[0], path, max_bytes=int(atlas.max_archive_gb * 1024 ** 3))
-        except ProviderError as exc:
-            return [failed_call("atlas.restore_archive", exc, target=target, runbook="maintenance_monthly")]
-        results = [verify_archive(path, atlas.expected_collections, target=target)]
-        if atlas.restore_target is not None and results[0].status != "fail":
-            results.append(scratch_restore(atlas, path, workdir, target))
-        return results
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    return verify_bucket(client, bucket, classify=client_error)
 
 
 def scratch_restore(atlas: Atlas, archive: str, workdir: str, target: str) -> CheckResult:
     """mongorestore the archive into the scratch database, then compare per-collection counts."""
-    import subprocess
-    import tarfile
+    from maintenance.checks.backups import count_comparison, failed_call
+    from maintenance.checks.restore import COUNTS, RUNBOOK, result, unpack_dump
+    from maintenance.hooks.http_policy import ProviderError
+    from maintenance.hooks.mongo import collection_counts, mongorestore, restore_target
+    from maintenance.operators.base import connection_or_none
 
-    from maintenance.checks.backups import count_comparison
-
-    check = "atlas.restore_counts"
-    base = dict(check=check, group="backups", target=target, runbook="maintenance_monthly", provider="atlas")
     restore = atlas.restore_target
     assert restore is not None and restore.scratch   # the config refuses anything else
     binary = shutil.which("mongorestore")
     if binary is None:
-        return CheckResult(status="skipped", reason="not_installed", summary=(
-            "skipped: mongorestore not installed (install the MongoDB Database Tools on the worker)"), **base)
-    from pymongo.errors import PyMongoError
-
-    from maintenance.hooks.http_policy import redact
-    from maintenance.hooks.mongo import collection_counts, mongo_error, mongorestore, restore_target
-    from maintenance.operators.base import connection_or_none
-
+        return result(COUNTS, "skipped", "skipped: mongorestore not installed (install the MongoDB Database "
+                      "Tools on the worker)", target=target, reason="not_installed")
     missing = [c for c in (restore.conn_id, restore.live_conn_id) if connection_or_none(c) is None]
     if missing:
-        return CheckResult(status="skipped", reason="not_configured", summary=(
-            f"skipped: not configured (add the mongo connection {', '.join(repr(c) for c in missing)})"), **base)
-    uri, password = restore_target(restore.conn_id)
-    extracted = os.path.join(workdir, "extracted")
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(extracted, filter="data")
-    # mongorestore wants the directory that holds one folder per database (<dir>/<db>/<coll>.bson)
-    bson = next((os.path.join(d, f) for d, _, files in os.walk(extracted) for f in files
-                 if f.endswith((".bson", ".bson.gz"))), None)
-    if bson is None:
-        return CheckResult(status="fail", reason="restore_failed",
-                           summary="the archive has no .bson files (not a mongodump layout): nothing to restore", **base)
-    dump = os.path.dirname(os.path.dirname(bson))
+        return result(COUNTS, "skipped", "skipped: not configured (add the mongo connection "
+                      f"{', '.join(repr(c) for c in missing)})", target=target, reason="not_configured")
+    dump = unpack_dump(archive, workdir)
+    if dump is None:
+        return result(COUNTS, "fail", "the archive has no .bson files (not a mongodump layout): nothing to restore",
+                      target=target, reason="restore_failed")
     try:
-        done = mongorestore(binary, uri, password, dump, gzip=bson.endswith(".gz"))
-    except subprocess.TimeoutExpired as exc:
-        return CheckResult(status="fail", reason="timeout", summary=f"mongorestore did not finish in {exc.timeout:g} s",
-                           **base)
-    if done.returncode != 0:
-        return CheckResult(status="fail", reason="restore_failed", summary=redact(
-            f"mongorestore into '{restore.conn_id}' failed: {done.stderr.strip()[-300:]}", [password]), **base)
-    counts = {}
-    for conn_id in (restore.live_conn_id, restore.conn_id):
-        try:
-            counts[conn_id] = collection_counts(conn_id)
-        except PyMongoError as exc:
-            reason, text = mongo_error(exc)
-            suffix = f" (check the credentials of connection '{conn_id}')" if reason == "unauthorized" else ""
-            return CheckResult(status="fail", reason=reason, summary=f"counting the collections of '{conn_id}' "
-                               f"failed: {text}{suffix}", **base)
-    return count_comparison(counts[restore.live_conn_id], counts[restore.conn_id],
-                            tolerance=restore.count_tolerance, target=target)
+        uri, password = restore_target(restore.conn_id)
+        mongorestore(binary, uri, password, dump[0], gzip=dump[1], conn_id=restore.conn_id)
+        live, restored = collection_counts(restore.live_conn_id), collection_counts(restore.conn_id)
+    except ProviderError as exc:
+        return failed_call(COUNTS, exc, target=target, runbook=RUNBOOK)
+    return count_comparison(live, restored, tolerance=restore.count_tolerance, target=target)
 
 
 class VerifyBackupsOperator(_PreparedResults):
@@ -398,7 +276,15 @@ class VerifyBackupsOperator(_PreparedResults):
             results.append(CheckResult(status="fail", reason="timeout", summary=(
                 f"the restore job was not ready after {atlas.restore_wait_minutes} min"), **base))
         else:
-            results += archive_and_restore(atlas, AtlasHook(atlas.conn_id), event.get("item") or {}, target)
+            from maintenance.checks.restore import archive_and_restore
+
+            hook = AtlasHook(atlas.conn_id)
+            max_bytes = int(atlas.max_archive_gb * 1024 ** 3)
+            results += archive_and_restore(
+                event.get("item") or {}, target=target, expected_collections=atlas.expected_collections,
+                download=lambda url, path: hook.download(url, path, max_bytes=max_bytes),
+                restore=(lambda archive, workdir: scratch_restore(atlas, archive, workdir, target))
+                if atlas.restore_target is not None else None)
         return self._finish(context, results)
 
 
