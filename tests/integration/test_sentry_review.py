@@ -134,6 +134,7 @@ def review_config(tmp_path, monkeypatch):
     ("broken_issues", json_reply({"detail": "an object, not a list"})),       # JSON of the wrong shape
     ("broken_stats", json_reply([1, 2, 3])),
     ("broken_stats", (200, {"Content-Type": "application/json"}, '{"groups": [{"by": ')),   # cut short
+    ("broken_stats", (200, {"Content-Type": "application/json"}, "[" * 100_000 + "]" * 100_000)),   # too deep
 ])
 def test_a_200_that_is_not_the_expected_json_is_a_classified_result(sentry, review_config, where, reply):
     """The daily review turns a non-JSON (or wrongly shaped) 200 into fail/malformed_response

@@ -202,7 +202,7 @@ def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_P
                     return response
                 try:
                     body = response.json()
-                except ValueError:
+                except (ValueError, RecursionError):   # not JSON, or nested too deep to parse
                     snippet = redact(response.text[:120], secrets).replace("\n", " ")
                     raise ProviderError(MALFORMED, f"{method} {safe_url}: response is not valid JSON: {snippet!r}",
                                         status=response.status_code, conn_id=conn_id, attempts=attempt) from None
