@@ -4,13 +4,13 @@ from airflow.sdk import DAG
 
 from maintenance.operators.backups import BackupStatusOperator
 from maintenance.operators.defaults import dag_settings
+from maintenance.operators.dependencies import DependencyScanOperator
+from maintenance.operators.performance import PerformanceReviewOperator
 from maintenance.operators.placeholder import NotImplementedCheckOperator
 
 with DAG(**dag_settings("maintenance_weekly", schedule="0 4 * * 1", tags=["weekly"])):
-    NotImplementedCheckOperator(task_id="review_performance_metrics", check="performance.weekly", group="performance",
-                                planned_in="Vercel and Core Web Vitals review")
+    PerformanceReviewOperator(task_id="review_performance_metrics", period="week")
     BackupStatusOperator(task_id="check_backup_status")
     NotImplementedCheckOperator(task_id="review_security_logs", check="security.logs", group="security",
-                                planned_in="security log review")
-    NotImplementedCheckOperator(task_id="check_dependency_updates", check="dependencies.updates", group="dependencies",
-                                planned_in="dependency scan (pip-audit, OSV, npm audit)")
+                                planned_in="security log review: Atlas events and the admin audit log, issue 9")
+    DependencyScanOperator(task_id="check_dependency_updates")

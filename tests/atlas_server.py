@@ -107,6 +107,10 @@ class AtlasServer:
         self.created: list[dict[str, Any]] = []       # POST bodies of on-demand snapshots
         self.accepts: list[tuple[str, str]] = []      # (path, Accept) of every authorised API call
         self.unauthorized = 0
+        # reviews (issue 9): project-level IP access list and events
+        self.access_list: list[dict[str, Any]] = [
+            {"cidrBlock": "203.0.113.0/24", "ipAddress": None, "comment": "office", "groupId": project_id, "links": []}]
+        self.events: list[dict[str, Any]] = []
         self.server = LocalServer(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -198,6 +202,9 @@ class AtlasServer:
             return self._token(request)
         if not self._authorised(request):
             return self._challenge()
+        project = f"/api/atlas/v2/groups/{self.project_id}"
+        if path in (f"{project}/accessList", f"{project}/events"):
+            return self._project_list(path[len(project):], request, query)
         prefix = f"/api/atlas/v2/groups/{self.project_id}/clusters/{self.cluster_name}"
         if not path.startswith(prefix):
             return self._error(404, "RESOURCE_NOT_FOUND", f"no resource at {path}")
@@ -243,6 +250,19 @@ class AtlasServer:
                "cancelled": False, "failed": False, "expired": False, "deliveryUrl": [], "links": [], "_polls": 0}
         self.jobs[job["id"]] = job
         return json_reply(self._public(job))
+
+    def _project_list(self, rest: str, request: Request, query: dict[str, list[str]]) -> Reply:
+        """GET /groups/{id}/accessList and /groups/{id}/events (minDate/maxDate filter, newest first)."""
+        if request.headers.get("Accept", "") != V2023:
+            return self._error(406, "INVALID_VERSION_DATE", f"{rest} is served as {V2023}")
+        if rest == "/accessList":
+            return self._page(self.access_list, query)
+        events = sorted(self.events, key=lambda e: e["created"], reverse=True)
+        if query.get("minDate"):
+            events = [e for e in events if e["created"] >= query["minDate"][0]]
+        if query.get("maxDate"):
+            events = [e for e in events if e["created"] <= query["maxDate"][0]]
+        return self._page(events, query)
 
     @staticmethod
     def _public(item: dict[str, Any]) -> dict[str, Any]:
@@ -295,6 +315,8 @@ class CloudflareServer:
         self.token, self.account_id = token, account_id
         self.locks: dict[str, list[dict[str, Any]]] = {}
         self.lifecycles: dict[str, list[dict[str, Any]]] = {}
+        self.public_r2_dev: set[str] = set()                      # buckets whose r2.dev URL is on
+        self.custom_domains: dict[str, list[dict[str, Any]]] = {}
         self.server = LocalServer(self)
 
     def __enter__(self) -> "CloudflareServer":
@@ -312,6 +334,14 @@ class CloudflareServer:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return json_reply({"success": False, "errors": [{"code": 10000, "message": "Authentication error"}],
                                "messages": [], "result": None}, 403)
+        domains = re.fullmatch(rf"/client/v4/accounts/{self.account_id}/r2/buckets/([\w.-]+)/domains/(managed|custom)",
+                               urlsplit(request.path).path)
+        if domains and request.method == "GET":
+            bucket, kind = domains.groups()
+            result: dict[str, Any] = (
+                {"bucketId": f"id-{bucket}", "domain": f"pub-{bucket}.r2.dev", "enabled": bucket in self.public_r2_dev}
+                if kind == "managed" else {"domains": self.custom_domains.get(bucket, [])})
+            return json_reply({"success": True, "errors": [], "messages": [], "result": result})
         match = re.fullmatch(rf"/client/v4/accounts/{self.account_id}/r2/buckets/([\w.-]+)/(lock|lifecycle)",
                              urlsplit(request.path).path)
         if not match or request.method != "GET":

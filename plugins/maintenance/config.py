@@ -12,7 +12,7 @@ import logging
 import os
 import re
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -32,11 +32,11 @@ from pydantic import (
 
 from maintenance.conditions import Condition, ConditionError, parse_condition
 from maintenance.durations import parse_duration
+from maintenance.parse_settings import DEFAULT_CONFIG_PATH, PROJECT_ROOT, config_path, file_key  # noqa: F401
+from maintenance import parse_settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONFIG_PATH = "include/config/maintenance.yaml"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 _SECRET_KEY = re.compile(r"(?i)key|token|secret|password|passwd|sig|auth")
@@ -63,7 +63,8 @@ PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidat
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the validators are built on first use, not at import (every DAG parse imports this)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Site(Strict):
@@ -176,6 +177,7 @@ class Alerting(Strict):
     send_on_resolved: bool = True
     # An undelivered Slack message is given up (dead-lettered, kept and reported) after this.
     outbox_max_age: PositiveDuration = timedelta(hours=24)
+    slack_timeout: PositiveDuration = timedelta(seconds=10)   # per POST to the webhook
     # Where the Airflow UI lives, for log links in messages (default: [api] base_url).
     ui_base_url: str | None = None
 
@@ -335,6 +337,98 @@ class Pingdom(ExternalMonitor):
     conn_id: str = "pingdom_api"
 
 
+# -- reviews (issue 9): dependency scan, security scan, performance, security logs, audit -----------
+class LockFileSource(Strict):
+    """A lock file of the application: read from a path or an HTTP URL (raw file of its repository)."""
+
+    name: str = Field(min_length=1, pattern=r"^[\w.-]+$")   # label: dependencies.vulnerabilities.<name>
+    path: str | None = None
+    url: str | None = None
+    conn_id: str | None = None                  # http connection for url: password = token (Bearer)
+    format: Literal["auto", "package-lock", "requirements", "poetry"] = "auto"
+
+    @model_validator(mode="after")
+    def _one_place(self) -> "LockFileSource":
+        if (self.path is None) == (self.url is None):
+            raise ValueError(f"lock file {self.name!r}: give exactly one of path or url")
+        return self
+
+
+class IgnoredVulnerability(Strict):
+    id: str = Field(min_length=1)               # advisory id or alias (GHSA-..., PYSEC-..., CVE-...)
+    reason: str = Field(min_length=1)
+    until: date | None = None                   # after this date the advisory is reported again
+
+
+class Dependencies(Strict):
+    enabled: bool = True
+    own_requirements: bool = True               # scan the orchestrator's own requirements.txt too
+    lock_files: list[LockFileSource] = []
+    osv_url: str = "https://api.osv.dev"
+    pypi_url: str = "https://pypi.org"
+    npm_url: str = "https://registry.npmjs.org"
+    batch_size: int = Field(1000, ge=1, le=1000)  # OSV querybatch: at most 1,000 queries a request
+    check_outdated: bool = True
+    max_outdated_lookups: int = Field(300, ge=0)  # registry lookups per lock file (direct dependencies first)
+    ignore: list[IgnoredVulnerability] = []
+
+
+class ExposedPath(Strict):
+    path: str = Field(pattern=r"^/")
+    signature: str                              # regex the body must match (multiline) to be a finding
+
+
+class ScanSite(Strict):
+    url: str = Field(pattern=r"^https://")
+    http_url: str | None = None                 # where plain HTTP answers; default: http://<host>/
+    exposed_files: bool = True                  # probe /.git/config, .env variants and exposed_paths
+
+
+class SecurityScan(Strict):
+    enabled: bool = True
+    sites: list[ScanSite] = []                  # default: site.url
+    exposed_paths: list[ExposedPath] = []       # besides /.git/config and the .env variants
+    tls_warn_days: int = Field(30, ge=1)
+    ca_file: str | None = None                  # extra CA bundle for sites on a private CA
+    check_atlas_access_list: bool = True        # atlas: section + connection needed
+    check_buckets: bool = True                  # storage: buckets (S3 public access block, R2 r2.dev access)
+
+
+class Performance(Strict):
+    enabled: bool = True
+    origins: list[str] = []                     # default: [site.url]
+    pages: list[str] = []                       # page URLs, besides the origins
+    form_factor: Literal["PHONE", "DESKTOP", "TABLET", "ALL"] = "PHONE"
+    crux_conn_id: str = "crux_api"              # http: password = Google API key (Chrome UX Report API)
+    psi_conn_id: str = "pagespeed_api"          # http, optional: host, password = key (default: the CrUX key)
+    history_periods: int = Field(10, ge=2, le=40)   # CrUX History collection periods (weekly)
+    regression_factor: float = Field(1.5, gt=1)      # p95 this period above this x the last period: flagged
+    min_probe_samples: int = Field(10, ge=1)
+    slowest: int = Field(3, ge=1)
+
+
+class AuditFields(Strict):
+    user: str = "user"
+    action: str = "action"
+    time: str = "timestamp"
+    success: str = "success"                    # bool, for logins
+    role: str = "new_role"                      # role changes: the role given
+
+
+class SecurityLogs(Strict):
+    enabled: bool = True
+    atlas_events: bool = True                   # atlas: section + connection needed
+    mongo_conn_id: str = "mongo_default"
+    database: str | None = None                 # default: the connection's schema
+    collection: str | None = "admin_audit"      # None: no application audit log
+    fields: AuditFields = AuditFields()
+    login_action: str = "login"
+    role_change_action: str = "role_change"
+    admin_roles: list[str] = ["admin", "owner", "superuser"]
+    max_failed_logins_per_hour: int = Field(10, ge=0)
+    expected_event_types: list[str] = []        # Atlas event types that are planned: summarised, not alerted
+
+
 class MaintenanceConfig(Strict):
     site: Site
     endpoints: list[Endpoint] = []
@@ -354,6 +448,11 @@ class MaintenanceConfig(Strict):
     vercel: Vercel | None = None
     uptimerobot: UptimeRobot | None = None
     pingdom: Pingdom | None = None
+    # reviews (issue 9)
+    dependencies: Dependencies | None = None
+    security_scan: SecurityScan | None = None
+    performance: Performance | None = None
+    security_logs: SecurityLogs | None = None
 
     @model_validator(mode="after")
     def _cross_references(self) -> "MaintenanceConfig":
@@ -390,11 +489,6 @@ def _explain(error: dict[str, Any]) -> str:
     if kind == "missing":
         return "required key is missing"
     return message.removeprefix("Value error, ")
-
-
-def config_path() -> Path:
-    path = Path(os.environ.get("MAINTENANCE_CONFIG", DEFAULT_CONFIG_PATH))
-    return path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: ten times faster on large files
@@ -480,11 +574,7 @@ def get_config() -> MaintenanceConfig:
     which uptime_monitor reports to Slack as the check `config`.
     """
     path = config_path()
-    try:
-        stat = path.stat()
-        key = (stat.st_mtime, stat.st_size)
-    except OSError:
-        key = (0.0, -1)
+    key = tuple(file_key(path))
     cached = _cache.get(path)
     if cached and cached[0] == key:
         return cached[1]
@@ -496,6 +586,7 @@ def get_config() -> MaintenanceConfig:
         log.error("invalid configuration, running on the last valid one: %s", problem)
         config = _fallback(path)
     _cache[path] = (key, config, problem)
+    parse_settings.save(path, list(key), parse_settings.settings_of(config))
     return config
 
 

@@ -151,6 +151,17 @@ _PENDING = sa.and_(alert_outbox.c.delivered_at.is_(None), alert_outbox.c.cancell
                    alert_outbox.c.dead_at.is_(None))
 
 
+# -- reviews (issue 9): the OSV advisory cache ---------------------------------------------------
+# One row per advisory, keyed by id: an advisory whose `modified` is unchanged is not fetched again.
+osv_vulns = sa.Table(
+    "osv_vulns", metadata,
+    sa.Column("vuln_id", sa.String(200), primary_key=True),
+    sa.Column("modified", sa.String(64), nullable=False, default=""),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite returns naive datetimes; everything here is UTC.
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
@@ -400,6 +411,52 @@ class ResultsStore:
         with self.transaction() as conn:
             conn.execute(delivery_gate.delete().where(delivery_gate.c.name == name))
             conn.execute(delivery_gate.insert().values(name=name, not_before=until, reason=reason))
+
+    # -- reviews (issue 9) ----------------------------------------------------------------------
+    def previous(self, check: str, *, not_run: str | None, statuses: tuple[str, ...] = ("ok", "warn", "fail"),
+                 ) -> dict[str, Any] | None:
+        """The newest result of a check from another run than `not_run` (retries of a run
+        re-check; "new since the last scan" means since the last *run*)."""
+        query = sa.select(check_results).where(check_results.c.check_name == check,
+                                               check_results.c.status.in_(statuses))
+        if not_run is not None:
+            query = query.where(sa.or_(check_results.c.run_id.is_(None), check_results.c.run_id != not_run))
+        query = query.order_by(check_results.c.checked_at.desc(), check_results.c.id.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return dict(row._mapping) if row else None
+
+    def report_enqueued(self, check: str, *, channel: str, dag_id: str | None, run_id: str | None,
+                        task_id: str | None) -> bool:
+        """Whether this task of this run already put a report of this check on a channel (retries)."""
+        query = sa.select(alert_outbox.c.id).where(
+            alert_outbox.c.kind == "report", alert_outbox.c.check_name == check, alert_outbox.c.channel == channel,
+            alert_outbox.c.dag_id == dag_id, alert_outbox.c.run_id == run_id, alert_outbox.c.task_id == task_id,
+        ).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    def cached_vulns(self, ids: Iterable[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """vuln id -> (modified, record) of the advisories already fetched."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(sa.select(osv_vulns).where(osv_vulns.c.vuln_id.in_(wanted[start:start + 500])))
+                for row in rows:
+                    found[row.vuln_id] = (row.modified, row.record)
+        return found
+
+    def cache_vulns(self, records: dict[str, tuple[str, dict[str, Any]]], now: datetime | None = None) -> None:
+        """Insert or replace advisories: id -> (modified, record)."""
+        if not records:
+            return
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(osv_vulns.delete().where(osv_vulns.c.vuln_id.in_(list(records))))
+            conn.execute(osv_vulns.insert(), [
+                {"vuln_id": vid, "modified": modified, "record": json.loads(json.dumps(record, default=str)),
+                 "fetched_at": now} for vid, (modified, record) in records.items()])
 
 
 CLAIM_STALE_AFTER = timedelta(minutes=10)   # a sender that died mid-send releases its claim

@@ -81,7 +81,7 @@ def send_message(config: MaintenanceConfig, rows: list[dict[str, Any]], *, sende
 def _default_sender(config: MaintenanceConfig) -> Sender:
     from maintenance.hooks.slack import slack_sender
 
-    return slack_sender(config.alerting.slack_conn_id, SLACK_POLICY.timeout)
+    return slack_sender(config.alerting.slack_conn_id, config.alerting.slack_timeout.total_seconds())
 
 
 def deliver(store: ResultsStore, config: MaintenanceConfig, *, channel: str = "now",

@@ -256,3 +256,11 @@ class AtlasHook(PolicyHttpHook):
                 response.close()
         return size
 
+
+    # -- reviews (issue 9): project-level reads for the security scan and the security logs ----------
+    def access_list(self) -> list[dict[str, Any]]:
+        return self.list_all(f"/api/atlas/v2/groups/{self.project_id}/accessList")
+
+    def events(self, min_date: str, max_date: str | None = None, limit: int = 2000) -> list[dict[str, Any]]:
+        params = {"minDate": min_date, **({"maxDate": max_date} if max_date else {})}
+        return self.list_all(f"/api/atlas/v2/groups/{self.project_id}/events", params=params, limit=limit)

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from maintenance.config import MaintenanceConfig
-from maintenance.hooks.results_db import results_store
 from maintenance.notifications.slack import MaintenanceNotifier
 from maintenance.operators.base import MaintenanceCheckOperator
-from maintenance.results import CheckResult, utcnow
+
+if TYPE_CHECKING:
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 
 class ReviewOpenAlertsOperator(MaintenanceCheckOperator):
     """'Review critical alerts': every incident still open, with how long it has been open."""
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.hooks.results_db import results_store
+        from maintenance.results import CheckResult, utcnow
+
         store = results_store(config.results.conn_id)
         names = list(store.alert_states(alerting=True))
         runbook = context["dag"].dag_id
@@ -34,6 +38,8 @@ DEAD_LETTER_LOOKBACK = timedelta(days=7)
 def dead_letter_check(dead: list[dict[str, Any]], runbook: str) -> CheckResult:
     """Slack messages given up on: a failure, so the task fails and the heartbeat's /fail ping
     shows a dead webhook somewhere other than Slack itself."""
+    from maintenance.results import CheckResult
+
     if not dead:
         return CheckResult(check="alerts.dead_letters", group="alerts", status="ok",
                            summary="every Slack message of the last 7 days was delivered", runbook=runbook,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
 
-from maintenance.alerting import ChecksFailed, assess
-from maintenance.config import MaintenanceConfig, config_problem, get_config
-from maintenance.hooks.results_db import results_store
 from maintenance.notifications.slack import MaintenanceNotifier
-from maintenance.results import CheckResult
+
+# Operator modules are imported by every DAG file parse: what they need to run is imported
+# when they run (tests/dags/test_integrity.py keeps it so).
+if TYPE_CHECKING:
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 
 def connection_or_none(conn_id: str) -> Any:
@@ -30,6 +31,9 @@ CONFIG_CHECK = "config"
 
 def config_check() -> CheckResult:
     """Whether the config file validates; while it does not, everything runs on the last valid one."""
+    from maintenance.config import config_problem
+    from maintenance.results import CheckResult
+
     problem = config_problem()
     if problem is None:
         return CheckResult(check=CONFIG_CHECK, group="config", status="ok", summary="the config file is valid",
@@ -68,6 +72,8 @@ class MaintenanceCheckOperator(BaseOperator):
         raise NotImplementedError
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
+        from maintenance.config import get_config
+
         config = get_config()
         results = self.run_checks(config, context)
         if self.reports_config:
@@ -77,6 +83,11 @@ class MaintenanceCheckOperator(BaseOperator):
     def conclude(self, context: Any, config: MaintenanceConfig, results: list[CheckResult]) -> list[dict[str, Any]]:
         """Store, assess, deliver, page: the end of every check task (deferrable ones call it
         from their resume method)."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from maintenance.alerting import ChecksFailed, assess
+        from maintenance.hooks.results_db import results_store
+
         ti = context["ti"]
         store = results_store(config.results.conn_id)
         assessment = assess(store, config, results, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
