@@ -10,15 +10,16 @@ from __future__ import annotations
 import shutil
 import time
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from maintenance.alerting import ChecksFailed
-from maintenance.config import Atlas, Bucket, MaintenanceConfig
 from maintenance.operators.base import MaintenanceCheckOperator
-from maintenance.results import CheckResult, not_configured, utcnow
+
+if TYPE_CHECKING:   # parsing a DAG file imports this module: config, results and checks load when a task runs
+    from maintenance.config import Atlas, Bucket, MaintenanceConfig
+    from maintenance.results import CheckResult
 
 ATLAS_HOW = "add an atlas: section to the maintenance config and the Airflow connection '{conn}' " \
             "(http: login = public key, password = private key; extra: project_id, cluster)"
@@ -31,6 +32,7 @@ def _not_found() -> type[Exception]:
 
 
 def _atlas(config: MaintenanceConfig, check: str) -> tuple[Atlas | None, list[CheckResult]]:
+    from maintenance.results import not_configured
     atlas = config.atlas
     if atlas is None or not atlas.enabled:
         return None, [not_configured(check, "backups", ATLAS_HOW.format(conn="atlas_api"))]
@@ -39,6 +41,7 @@ def _atlas(config: MaintenanceConfig, check: str) -> tuple[Atlas | None, list[Ch
 
 def _atlas_call(check: str, atlas: Atlas, call: Callable[[], list[CheckResult]], runbook: str) -> list[CheckResult]:
     """Run Atlas calls; a missing connection is skipped, a ProviderError is a fail result."""
+    from maintenance.results import not_configured
     from maintenance.checks.backups import failed_call
     from maintenance.hooks.http_policy import ProviderError
 
@@ -55,6 +58,7 @@ class _PreparedResults(MaintenanceCheckOperator):
     """A check operator whose results are computed around a deferral, then concluded by the base."""
 
     def _finish(self, context: Any, results: list[CheckResult], *, fail_on_fail: bool = False) -> Any:
+        from maintenance.alerting import ChecksFailed
         from maintenance.config import get_config
 
         outcome = self.conclude(context, get_config(), results)
@@ -70,6 +74,7 @@ class AtlasFreshnessOperator(MaintenanceCheckOperator):
     """Newest completed snapshot at most max_snapshot_age_hours old; no failed snapshot since the last run."""
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.results import CheckResult, utcnow
         from maintenance.checks.backups import since_default, snapshot_freshness
         from maintenance.hooks.atlas import AtlasHook
 
@@ -97,6 +102,7 @@ def _previous_metrics(config: MaintenanceConfig, check: str) -> dict[str, Any] |
 
 def bucket_settings(bucket: Bucket) -> list[CheckResult]:
     """The weekly settings of one bucket: R2 through Cloudflare's API, S3 through the S3 API."""
+    from maintenance.results import not_configured
     from maintenance.checks.backups import failed_call, r2_bucket_settings, s3_bucket_settings
     from maintenance.checks.storage import newest_keys, storage_failure
 
@@ -142,6 +148,7 @@ class BackupStatusOperator(MaintenanceCheckOperator):
     """Weekly: Atlas policy (retention, PITR), snapshot count/size trend; every bucket's settings."""
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.results import CheckResult, not_configured
         from maintenance.checks.backups import backup_policy, snapshot_inventory
         from maintenance.hooks.atlas import AtlasHook
 
@@ -168,6 +175,7 @@ class BackupStatusOperator(MaintenanceCheckOperator):
 # -- monthly ---------------------------------------------------------------------------------------
 def storage_verification(bucket: Bucket) -> list[CheckResult]:
     """Checksums of the objects under the bucket's prefixes, and (S3) the canary restore test."""
+    from maintenance.results import not_configured
     from maintenance.checks.storage import verify_bucket
     from maintenance.hooks.storage import client_error, s3_client
 
@@ -215,6 +223,7 @@ class VerifyBackupsOperator(_PreparedResults):
     newest snapshot, waited for in the triggerer, its archive streamed and verified."""
 
     def execute(self, context: Any) -> Any:
+        from maintenance.results import CheckResult, not_configured
         from maintenance.config import get_config
 
         config = get_config()
@@ -258,6 +267,7 @@ class VerifyBackupsOperator(_PreparedResults):
                    method_name="execute_complete")
 
     def execute_complete(self, context: Any, event: dict[str, Any], **_: Any) -> Any:
+        from maintenance.results import CheckResult
         from maintenance.config import get_config
         from maintenance.hooks.atlas import AtlasHook
 
@@ -299,6 +309,7 @@ class TakeSnapshotOperator(_PreparedResults):
         self.reason, self.retention_days = reason, retention_days
 
     def execute(self, context: Any) -> Any:
+        from maintenance.results import CheckResult
         from maintenance.config import get_config
 
         atlas, results = _atlas(get_config(), "atlas.manual_snapshot_request")
@@ -387,6 +398,7 @@ class ReportSnapshotOperator(BaseOperator):
         self.reason, self.wait_task_id = reason, wait_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from maintenance.results import CheckResult
         from maintenance.alerting import enqueue_report
         from maintenance.checks.backups import human_size, as_number
         from maintenance.notifications.slack import MaintenanceNotifier
