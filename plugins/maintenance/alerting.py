@@ -45,6 +45,7 @@ class Due:
     result: CheckResult
     failures: int
     failing_since: datetime | None
+    outbox_id: int | None = None    # runbooks (issue 10): the enqueued message, to add the diagnosis link
 
 
 @dataclass
@@ -127,6 +128,7 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
                         channel="now" if result.critical else "digest",
                         dag_id=dag_id, run_id=run_id, task_id=task_id, now=now)
                     state["last_outbox_id"] = outbox_id if due.kind != "recovered" else None
+                    due.outbox_id = outbox_id
             new_states.append(state)
         store.save_alert_states(new_states, conn)
     return assessment
@@ -171,6 +173,19 @@ def enqueue_report(store: ResultsStore, result: CheckResult, context: dict[str, 
                       dag_id=payload.get("dag_id"), run_id=payload.get("run_id"), task_id=payload.get("task_id"))
 
 
+# -- runbooks (issue 10): one diagnosis message per runbook run ---------------------------------
+def enqueue_diagnosis(store: ResultsStore, result: CheckResult, body: str, context: dict[str, Any],
+                      channel: str = "diagnosis") -> None:
+    """A runbook's diagnosis: `result.summary` is the headline, `body` the mrkdwn shown under it."""
+    payload = {"kind": "diagnosis", "check": result.check, "status": result.status, "summary": result.summary,
+               "body": body, "runbook": result.runbook, "provider": result.provider,
+               "checked_at": result.time.isoformat(), **_ti_fields(context)}
+    with store.engine.begin() as conn:
+        store.enqueue(conn, kind="diagnosis", payload=payload, check=result.check, channel=channel,
+                      dag_id=payload.get("dag_id"), run_id=payload.get("run_id"), task_id=payload.get("task_id"))
+# -- end runbooks -----------------------------------------------------------------------------
+
+
 def task_key(context: dict[str, Any]) -> tuple[str, str, str] | None:
     ti = context.get("ti") or context.get("task_instance")
     return (ti.dag_id, ti.run_id, ti.task_id) if ti is not None else None
@@ -190,9 +205,10 @@ def _ti_fields(context: dict[str, Any]) -> dict[str, Any]:
 
 # -- the message ------------------------------------------------------------------------------
 _ICON = {"alert": ":red_circle:", "reminder": ":red_circle:", "recovered": ":large_green_circle:",
-         "crash": ":boom:", "report": ":white_check_mark:", "late": ":hourglass:"}
+         "crash": ":boom:", "report": ":white_check_mark:", "late": ":hourglass:",
+         "diagnosis": ":mag:"}
 _VERB = {"alert": "FAILING", "reminder": "STILL FAILING", "recovered": "RECOVERED", "crash": "TASK CRASHED",
-         "report": "REPORT", "late": "RUN LATE"}   # late: a missed deadline (deadlines.py)
+         "report": "REPORT", "late": "RUN LATE", "diagnosis": "DIAGNOSIS"}   # late: a missed deadline (deadlines.py)
 
 
 def _since(payload: dict[str, Any], now: datetime) -> str:
@@ -225,6 +241,11 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
     text_lines = [title]
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
     for payload in payloads[:MAX_CHECKS_PER_MESSAGE]:
+        if payload["kind"] == "diagnosis":   # runbooks (issue 10): pre-rendered by checks/diagnosis.py
+            body = f"{_ICON['diagnosis']} *{payload.get('summary', '')}*\n{payload.get('body', '')}"
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": redact(body)[:2900]}})
+            text_lines.append(redact(f"DIAGNOSIS {payload.get('summary', '')}\n{payload.get('body', '')}"))
+            continue
         contact = config.contacts.get(payload.get("provider") or "")
         name = payload.get("check") or f"{payload.get('dag_id')}.{payload.get('task_id')}"
         head = f"{_ICON[payload['kind']]} *{name}* {_VERB[payload['kind']]}"
@@ -237,6 +258,10 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
         if since:
             detail.append(since)
         follow = [link for link in (_runbook_link(payload.get("runbook"), ui_base),) if link]
+        if payload.get("diagnosis_url"):     # runbooks (issue 10): the run this incident started
+            follow.append(f"<{payload['diagnosis_url']}|diagnosis run>")
+        elif payload.get("diagnosis_note"):
+            follow.append(payload["diagnosis_note"])
         if contact and payload["kind"] not in ("recovered", "report"):
             follow.append(f"call {contact.name} ({contact.how})")
             if contact.status_page:
