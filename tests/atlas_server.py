@@ -97,6 +97,10 @@ class AtlasServer:
         self.created: list[dict[str, Any]] = []       # POST bodies of on-demand snapshots
         self.accepts: list[tuple[str, str]] = []      # (path, Accept) of every authorised API call
         self.unauthorized = 0
+        # project level (runbook_database): IP access list and events (newest first)
+        self.access_list: list[dict[str, Any]] = [{"cidrBlock": "203.0.113.0/24", "comment": "workers",
+                                                   "groupId": project_id, "links": []}]
+        self.events: list[dict[str, Any]] = []
         self.server = LocalServer(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -172,6 +176,17 @@ class AtlasServer:
             return self._token(request)
         if not self._authorised(request):
             return self._challenge()
+        group = f"/api/atlas/v2/groups/{self.project_id}"
+        if path in (f"{group}/accessList", f"{group}/events"):
+            if request.headers.get("Accept", "") != V2023:
+                return self._error(406, "INVALID_VERSION_DATE", f"{path} is served as {V2023}")
+            if path.endswith("/accessList"):
+                return self._page(self.access_list, query)
+            wanted = query.get("clusterNames")
+            since = query.get("minDate", [""])[0]
+            events = [e for e in self.events if (not wanted or e.get("clusterName") in wanted)
+                      and e.get("created", "") >= since]
+            return self._page(events, query)
         prefix = f"/api/atlas/v2/groups/{self.project_id}/clusters/{self.cluster_name}"
         if not path.startswith(prefix):
             return self._error(404, "RESOURCE_NOT_FOUND", f"no resource at {path}")
