@@ -1,0 +1,123 @@
+"""dag.test() of each runbook DAG against local providers: one full run each, ending in ONE
+Slack diagnosis that names the injected root cause first; and an incident in uptime_monitor
+that starts runbook_database once across three failing runs, its link in the alert."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from atlas_server import AtlasServer
+from dns_server import DnsServer
+from runbook_fixtures import statuspage_body
+from servers import LocalServer, SlackReceiver, free_port, json_reply
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+HOST = "c0.ab1cd.mongodb.net"
+CONTACTS = """
+contacts:
+  atlas: {name: MongoDB Atlas Support, how: "https://support.mongodb.com", status_page: "https://status.mongodb.com"}
+  vercel: {name: Vercel Support, how: "https://vercel.com/help"}
+  stripe: {name: Stripe Support, how: "https://support.stripe.com", status_page: "https://status.stripe.com"}
+  mpesa: {name: M-Pesa Support, how: "apisupport@safaricom.co.ke"}
+  mailgun: {name: Mailgun Support, how: "https://help.mailgun.com", status_page: "https://status.mailgun.com"}
+  storage: {name: AWS / R2 Support, how: "https://support.cloudflare.com"}
+"""
+
+
+def the_dag(dag_id):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS / f"{dag_id}.py")).dags[dag_id]
+
+
+def write_config(tmp_path, body: str) -> str:
+    path = tmp_path / "maintenance.yaml"
+    path.write_text(textwrap.dedent("""
+        site: {name: test.example, url: "https://test.example"}
+        alerting: {failure_threshold: 1, success_threshold: 1, renotify_after: 4h, ui_base_url: "http://airflow.test:8080"}
+        tasks: {retries: 2, retry_delay: 0s}
+        heartbeat: {late_after: {}}
+        results: {conn_id: test_results}
+    """) + textwrap.dedent(CONTACTS) + textwrap.dedent(body))
+    return str(path)
+
+
+@pytest.fixture
+def env(airflow_db, tmp_path, monkeypatch):
+    with SlackReceiver() as slack:
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
+        monkeypatch.setenv("AIRFLOW_CONN_TEST_RESULTS", json.dumps(
+            {"conn_type": "sqlite", "extra": {"sqlalchemy_url": f"sqlite:///{tmp_path / 'results.db'}"}}))
+        yield {"slack": slack, "tmp": tmp_path, "mp": monkeypatch, "store": f"sqlite:///{tmp_path / 'results.db'}"}
+
+
+def states(run):
+    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def test_runbook_database_names_the_missing_access_list_entry(env):
+    from airflow.sdk import DagRunState
+
+    page = LocalServer(lambda r: json_reply(statuspage_body()))
+    with AtlasServer() as atlas, page, DnsServer() as dns:
+        atlas.access_list = [{"cidrBlock": "198.51.100.0/24"}]
+        atlas.events = [{"id": "e2", "created": "2099-01-01T00:00:00Z", "eventTypeName": "NETWORK_PERMISSION_ENTRY_REMOVED",
+                         "whitelistEntry": "203.0.113.7/32", "username": "ops@example.org"}]
+        env["mp"].setenv("AIRFLOW_CONN_ATLAS_API", atlas.connection_json())
+        env["mp"].setenv("AIRFLOW_CONN_MONGO_DEFAULT", json.dumps(
+            {"conn_type": "mongo", "host": "127.0.0.1", "port": free_port(), "login": "app", "password": "pw-SECRET"}))
+        env["mp"].setenv("MAINTENANCE_CONFIG", write_config(env["tmp"], f"""
+            atlas: {{conn_id: atlas_api}}
+            runbooks:
+              resolver: "{dns.address}"
+              database: {{status_url: "{page.url}/api/v2/summary.json", egress_ip: 203.0.113.7, connect_timeout_ms: 500}}
+        """))
+        run = the_dag("runbook_database").test()
+    assert run.state == DagRunState.FAILED
+    got = states(run)
+    assert got["check_network_access"] == "failed" and got["check_atlas_status"] == "success"
+    assert got["diagnose"] == "failed"
+    messages = env["slack"].messages
+    assert len(messages) == 1, [m["text"] for m in messages]
+    text = messages[0]["text"]
+    assert text.startswith("test.example: runbook_database: most likely cause: Our address is missing from the Atlas IP access list")
+    body = json.dumps(messages[0]["blocks"])
+    assert "203.0.113.7/32" in body and "ops@example.org" in body
+    assert "Atlas > Network Access" in body and "MongoDB Atlas Support" in body and "status.mongodb.com" in body
+    assert "diagnosis run" in body and "http://airflow.test:8080/dags/runbook_database/runs/" in body
+    assert "pw-SECRET" not in json.dumps(messages)
+
+
+def test_runbook_payments_names_the_disabled_webhook(env):
+    from airflow.sdk import DagRunState
+
+    from stripe_server import Daraja, LocalStripe, StripeFront, stripe_status
+
+    page = LocalServer(lambda r: json_reply(stripe_status()))
+    with LocalStripe() as local, StripeFront(local) as front, Daraja() as daraja, page:
+        front.healthy()
+        front.webhook_endpoints[0]["status"] = "disabled"
+        daraja.stk = {"ws_CO_42": "pending"}
+        env["mp"].setenv("AIRFLOW_CONN_STRIPE_DEFAULT", front.connection_json())
+        env["mp"].setenv("AIRFLOW_CONN_MPESA_DARAJA", daraja.connection_json())
+        env["mp"].setenv("MAINTENANCE_CONFIG", write_config(env["tmp"], f"""
+            stripe: {{conn_id: stripe_default}}
+            mpesa: {{conn_id: mpesa_daraja}}
+            runbooks:
+              payments: {{stripe_status_url: "{page.url}/current", mpesa_shortcode: "174379"}}
+        """))
+        run = the_dag("runbook_payments").test(run_conf={"mpesa_checkout_request_id": "ws_CO_42"})
+    assert run.state == DagRunState.FAILED
+    got = states(run)
+    assert got["check_webhook_logs"] == "failed" and got["verify_api_keys"] == "success"
+    assert got["review_payment_logs"] == "success"          # pending is a warning, not a failure
+    [message] = env["slack"].messages
+    assert message["text"].startswith("test.example: runbook_payments: most likely cause: A Stripe webhook endpoint is disabled")
+    body = json.dumps(message["blocks"])
+    assert "we_1" in body and "Stripe Support" in body and "ws_CO_42" in body and "500.001.1001" in body
+    assert "started by hand with mpesa_checkout_request_id=ws_CO_42" in body
+    assert StripeFront.KEY not in json.dumps(message)
