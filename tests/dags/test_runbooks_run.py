@@ -121,3 +121,27 @@ def test_runbook_payments_names_the_disabled_webhook(env):
     assert "we_1" in body and "Stripe Support" in body and "ws_CO_42" in body and "500.001.1001" in body
     assert "started by hand with mpesa_checkout_request_id=ws_CO_42" in body
     assert StripeFront.KEY not in json.dumps(message)
+
+
+def test_runbook_email_names_the_listed_ip(env):
+    from airflow.sdk import DagRunState
+
+    from email_servers import Mailgun
+
+    page = LocalServer(lambda r: json_reply(statuspage_body()))
+    with Mailgun() as mailgun, DnsServer({("25.2.0.192.zen.spamhaus.org", "A"): ["127.0.0.2"]}) as dns, page:
+        env["mp"].setenv("AIRFLOW_CONN_MAILGUN_DEFAULT", mailgun.connection_json())
+        env["mp"].setenv("MAINTENANCE_CONFIG", write_config(env["tmp"], f"""
+            email: {{provider: mailgun, domain: mg.test.example}}
+            runbooks:
+              resolver: "{dns.address}"
+              email: {{status_url: "{page.url}/api/v2/summary.json", sending_ips: [192.0.2.25], dnsbl_zones: [zen.spamhaus.org]}}
+        """))
+        run = the_dag("runbook_email").test()
+    assert run.state == DagRunState.FAILED
+    assert states(run)["check_blacklist_status"] == "failed" and states(run)["verify_api_keys"] == "success"
+    [message] = env["slack"].messages
+    assert message["text"].startswith("test.example: runbook_email: most likely cause: A sending IP is on a DNS blocklist")
+    body = json.dumps(message["blocks"])
+    assert "192.0.2.25 on zen.spamhaus.org (127.0.0.2)" in body and "check.spamhaus.org" in body
+    assert "Mailgun Support" in body and Mailgun.KEY not in json.dumps(message)
