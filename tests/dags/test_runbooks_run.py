@@ -145,3 +145,35 @@ def test_runbook_email_names_the_listed_ip(env):
     body = json.dumps(message["blocks"])
     assert "192.0.2.25 on zen.spamhaus.org (127.0.0.2)" in body and "check.spamhaus.org" in body
     assert "Mailgun Support" in body and Mailgun.KEY not in json.dumps(message)
+
+
+def test_an_incident_in_uptime_monitor_starts_runbook_database_once(env):
+    """Three failing runs of uptime_monitor: one alert, one runbook_database run, linked in the alert."""
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    from maintenance.results import ResultsStore
+
+    site = LocalServer(lambda r: (503, {"Content-Type": "text/plain"}, "database unavailable"))
+    with site:
+        env["mp"].setenv("MAINTENANCE_CONFIG", write_config(env["tmp"], f"""
+            endpoints:
+              - {{name: db-health, url: "{site.url}/api/health/db", group: database, critical: true, provider: atlas,
+                  conditions: ["[STATUS] == 200"]}}
+            runbooks: {{auto_start: {{max_runs_per_hour: 2}}}}
+        """))
+        dag = the_dag("uptime_monitor")
+        runs = [dag.test() for _ in range(3)]
+    assert [r.state for r in runs] == ["failed"] * 3
+    with create_session() as session:
+        started = [(r.run_id, r.run_type, r.conf) for r in session.query(DagRun).filter(DagRun.dag_id == "runbook_database")]
+    assert len(started) == 1, started
+    run_id, run_type, conf = started[0]
+    assert run_id.startswith("incident__") and run_id.endswith("__db-health") and run_type == "operator_triggered"
+    assert conf["incident"]["checks"] == ["db-health"] and conf["incident"]["dag_id"] == "uptime_monitor"
+    starts = ResultsStore(env["store"]).runbook_starts("runbook_database")
+    assert [s["outcome"] for s in starts] == ["started"]
+    alerts = [m for m in env["slack"].messages if "FAILING db-health" in m["text"]]
+    assert len(alerts) == 1, [m["text"] for m in env["slack"].messages]
+    blocks = json.dumps(alerts[0]["blocks"])
+    assert f"http://airflow.test:8080/dags/runbook_database/runs/{run_id}|diagnosis run" in blocks
