@@ -72,7 +72,7 @@ class Observation:
         if self._json is _MISSING:
             try:
                 self._json = json.loads(self.body or "")
-            except ValueError:
+            except (ValueError, RecursionError):   # not JSON, or nested deeper than Python recurses
                 self._json = None
         return self._json
 

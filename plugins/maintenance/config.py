@@ -8,10 +8,14 @@ Conditions are parsed here, at load time, so a typo never waits for 3 a.m. to sh
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import re
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -29,8 +33,13 @@ from pydantic import (
 from maintenance.conditions import Condition, ConditionError, parse_condition
 from maintenance.durations import parse_duration
 
+log = logging.getLogger(__name__)
+
 DEFAULT_CONFIG_PATH = "include/config/maintenance.yaml"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+_SECRET_KEY = re.compile(r"(?i)key|token|secret|password|passwd|sig|auth")
 
 
 class ConfigError(ValueError):
@@ -101,6 +110,31 @@ class Endpoint(Strict):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @model_validator(mode="after")
+    def _one_authorization(self) -> "Endpoint":
+        # aiohttp refuses a request with both, at probe time: say so at load, naming the endpoint.
+        if "@" in self.url and urlsplit(self.url).username is not None \
+                and any(k.lower() == "authorization" for k in self.headers):
+            raise ValueError(f"endpoint {self.name!r}: the URL carries user:password@ and the headers set "
+                             "Authorization; keep one of them")
+        return self
+
+    @functools.cached_property
+    def secrets(self) -> tuple[str, ...]:
+        """What this endpoint sends that must never come back out: URL user-info, key-like
+        query values, configured header values (redacted from everything a response gives)."""
+        parts = urlsplit(self.url)
+        found: list[str] = []
+        if parts.password:
+            found += [unquote(parts.password), f"{unquote(parts.username or '')}:{unquote(parts.password)}"]
+        found += [value for key, value in parse_qsl(parts.query) if _SECRET_KEY.search(key) and value]
+        for value in self.headers.values():
+            found.append(value)
+            scheme, _, token = value.partition(" ")
+            if token and scheme.lower() in ("bearer", "basic", "token", "apikey"):
+                found.append(token)
+        return tuple(s for s in found if len(s) >= 3)
+
     @field_validator("conditions")
     @classmethod
     def _conditions(cls, value: list[str], info: ValidationInfo) -> list[str]:
@@ -130,6 +164,9 @@ class Uptime(Strict):
     user_agent: str = "maintenance-uptime/1.0"
     ca_file: str | None = None                  # extra CA bundle (PEM) for sites on a private CA
     target_percent: float = Field(99.5, gt=0, le=100)   # daily uptime below this is reported
+    # Bytes of a response body read for [BODY] conditions and login checks (the whole body when
+    # smaller), within the endpoint's timeout; the rest is not downloaded.
+    body_limit: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
 
 class Alerting(Strict):
@@ -138,6 +175,9 @@ class Alerting(Strict):
     success_threshold: int = Field(1, ge=1)
     renotify_after: PositiveDuration = timedelta(hours=4)
     send_on_resolved: bool = True
+    # An undelivered Slack message is given up (dead-lettered, kept and reported) after this.
+    outbox_max_age: PositiveDuration = timedelta(hours=24)
+    slack_timeout: PositiveDuration = timedelta(seconds=10)   # per POST to the webhook
     # Where the Airflow UI lives, for log links in messages (default: [api] base_url).
     ui_base_url: str | None = None
 
@@ -410,12 +450,12 @@ class MaintenanceConfig(Strict):
 
     @model_validator(mode="after")
     def _cross_references(self) -> "MaintenanceConfig":
-        names = [e.name for e in self.endpoints]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(e.name for e in self.endpoints)
+        duplicates = sorted(n for n, c in counts.items() if c > 1)
         if duplicates:
             raise ValueError(f"endpoints: duplicate name(s) {', '.join(duplicates)}")
         for index, window in enumerate(self.maintenance_windows):
-            unknown = [n for n in window.endpoints if n not in names]
+            unknown = [n for n in window.endpoints if n not in counts]
             if unknown:
                 raise ValueError(f"maintenance_windows[{index}].endpoints: unknown endpoint(s) {', '.join(unknown)}")
         return self
@@ -450,39 +490,109 @@ def config_path() -> Path:
     return path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> MaintenanceConfig:
-    """Read and validate the config; raise ConfigError naming the file and key."""
-    path = Path(path) if path is not None else config_path()
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: ten times faster on large files
+
+
+def _read(path: Path) -> Any:
+    """The file's YAML as Python data; every way it can be malformed is a ConfigError."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text: byte 0x{exc.object[exc.start]:02x} on line {line}") from None
+    try:
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
         raise ConfigError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+    except (ValueError, OverflowError) as exc:   # e.g. an integer of thousands of digits
+        raise ConfigError(f"{path}: not valid YAML: {str(exc)[:120]}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> MaintenanceConfig:
+    """Read and validate the config; raise ConfigError naming the file and key."""
+    path = Path(path) if path is not None else config_path()
+    raw = _read(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: (top level): expected a mapping of sections, got {type(raw).__name__}")
     try:
         return MaintenanceConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{path}: {_key_path(e['loc'])}: {_explain(e)}" for e in exc.errors()]
+        lines = [f"{path}: {_key_path(e['loc'])}: {_explain(e)}" for e in exc.errors()[:20]]
         raise ConfigError("\n".join(lines)) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: (top level): nested too deeply") from None
+    except (OverflowError, ValueError, TypeError) as exc:   # a validator outside pydantic's wrapping
+        raise ConfigError(f"{path}: (top level): {type(exc).__name__}: {str(exc)[:160]}") from None
 
 
-_cache: dict[Path, tuple[float, MaintenanceConfig]] = {}
+_cache: dict[Path, tuple[tuple[float, int], MaintenanceConfig, str | None]] = {}
+
+
+def last_valid_path(path: Path) -> Path:
+    """Where the last configuration that validated is kept (beside Airflow's own state)."""
+    home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+    return home / f"{path.stem}.last_valid{path.suffix or '.yaml'}"
+
+
+def _remember(path: Path) -> None:
+    keep = last_valid_path(path)
+    try:
+        text = path.read_bytes()
+        if not keep.exists() or keep.read_bytes() != text:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            tmp = keep.with_suffix(keep.suffix + f".{os.getpid()}.tmp")
+            tmp.write_bytes(text)
+            tmp.replace(keep)   # atomic: a parallel parser never reads half a file
+    except OSError as exc:
+        log.warning("could not keep a copy of the valid config at %s: %s", keep, exc.strerror)
+
+
+def _fallback(path: Path) -> MaintenanceConfig:
+    """The last valid configuration, or (never valid yet) an empty one that checks nothing."""
+    keep = last_valid_path(path)
+    if keep.exists():
+        try:
+            return load_config(keep)
+        except ConfigError:
+            log.error("the kept copy %s does not validate either", keep)
+    return MaintenanceConfig.model_validate(
+        {"site": {"name": "unconfigured (the config file is invalid)", "url": "https://invalid.example"}})
 
 
 def get_config() -> MaintenanceConfig:
-    """load_config() of MAINTENANCE_CONFIG, cached until the file changes (DAG parsing calls it often)."""
+    """The configuration of MAINTENANCE_CONFIG, cached until the file changes.
+
+    An invalid file never silences monitoring (as Prometheus on a failed reload): the DAGs
+    keep running on the last valid configuration and `config_problem()` says what is wrong,
+    which uptime_monitor reports to Slack as the check `config`.
+    """
     path = config_path()
     try:
-        mtime = path.stat().st_mtime
+        stat = path.stat()
+        key = (stat.st_mtime, stat.st_size)
     except OSError:
-        return load_config(path)
+        key = (0.0, -1)
     cached = _cache.get(path)
-    if cached and cached[0] == mtime:
+    if cached and cached[0] == key:
         return cached[1]
-    config = load_config(path)
-    _cache[path] = (mtime, config)
+    try:
+        config, problem = load_config(path), None
+        _remember(path)
+    except ConfigError as exc:
+        problem = str(exc)
+        log.error("invalid configuration, running on the last valid one: %s", problem)
+        config = _fallback(path)
+    _cache[path] = (key, config, problem)
     return config
+
+
+def config_problem() -> str | None:
+    """What is wrong with the config file get_config() last read, or None when it is valid."""
+    cached = _cache.get(config_path())
+    return cached[2] if cached else None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from maintenance.alerting import on_failure_callback
+from maintenance.notifications.slack import MaintenanceNotifier
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED = {
@@ -55,7 +55,8 @@ def test_schedule_and_defaults(dagbag, dag_id):
         assert task.retries >= 2, f"{dag_id}.{task.task_id} retries {task.retries}"
         callbacks = task.on_failure_callback
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-        assert on_failure_callback in callbacks, f"{dag_id}.{task.task_id} has no failure callback"
+        assert any(isinstance(c, MaintenanceNotifier) and c.report_crash for c in callbacks), \
+            f"{dag_id}.{task.task_id} has no failure notifier"
 
 
 @pytest.mark.parametrize("path", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)

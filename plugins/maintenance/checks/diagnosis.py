@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from maintenance.hooks.http_policy import redact
 from maintenance.results import CheckResult
 
 WARN_PENALTY = 25
@@ -158,34 +159,44 @@ def diagnose(runbook: str, steps: list[tuple[str, list[CheckResult]]], catalogue
     return Diagnosis(runbook, status, headline, lines, findings, people, trigger)
 
 
+def _esc(text: Any) -> str:
+    """Text from outside (summaries quote provider answers): redacted, then inert for Slack."""
+    return redact(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _link(url: str, label: str) -> str:
+    return f"<{url.replace('|', '%7C').replace('>', '%3E').replace('<', '%3C')}|{_esc(label)}>"
+
+
 def render(diagnosis: Diagnosis, *, run_url: str | None = None, max_findings: int = 4) -> str:
-    """The Slack (mrkdwn) body: the root cause first, then one red/green line per step."""
+    """The Slack (mrkdwn) body: the root cause first, then one red/green line per step. Every
+    text from outside is escaped here; the only links are the ones built here."""
     out: list[str] = []
     if diagnosis.trigger:
-        out.append(f"_{diagnosis.trigger}_")
+        out.append(f"_{_esc(diagnosis.trigger)}_")
     root = diagnosis.root
     if root is not None:
-        out.append(f"*Most likely cause:* {root.cause.title} ({root.step}: {root.result.summary})")
+        out.append(f"*Most likely cause:* {_esc(root.cause.title)} ({_esc(root.step)}: {_esc(root.result.summary)})")
         if root.evidence:
-            out.append(f"*Evidence:* {root.evidence}")
-        out.append(f"*Do first:* {root.cause.action}")
+            out.append(f"*Evidence:* {_esc(root.evidence)}")
+        out.append(f"*Do first:* {_esc(root.cause.action)}")
         others = diagnosis.findings[1:max_findings]
         if others:
-            out.append("*Also seen:* " + " · ".join(f"{f.cause.title} ({f.step})" for f in others))
+            out.append("*Also seen:* " + " · ".join(f"{_esc(f.cause.title)} ({_esc(f.step)})" for f in others))
     else:
         out.append("*No cause found:* every step that ran is green.")
     if diagnosis.contacts:
         calls = []
         for c in diagnosis.contacts:
-            line = f"{c.name} ({c.how})"
+            line = f"{_esc(c.name)} ({_esc(c.how)})"
             if c.status_page:
-                line += f", status <{c.status_page}|{c.status_page.split('://')[-1]}>"
+                line += f", status {_link(c.status_page, c.status_page.split('://')[-1])}"
             calls.append(line)
         out.append("*Call:* " + " · ".join(calls))
     out.append("*Steps:*")
     for line in diagnosis.steps:
         icon = _ICON.get(line.status, ":white_circle:")
-        out.append(f"{icon} `{line.step}` {line.summary}"[:400])
+        out.append(f"{icon} `{_esc(line.step)}` {_esc(line.summary)}"[:400])
     if run_url:
-        out.append(f"<{run_url}|diagnosis run>")
+        out.append(_link(run_url, "diagnosis run"))
     return "\n".join(out)

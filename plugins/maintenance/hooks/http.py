@@ -58,7 +58,9 @@ class PolicyHttpHook(HttpHook):
     def session(self) -> requests.Session:
         if self._session is None:
             connection = self.get_connection(self.http_conn_id)
-            self._secrets = [s for s in (connection.password, connection.login) if s]
+            login, password = connection.login, connection.password
+            # The pair too: HTTP Basic sends base64("login:password"), which an error body may echo.
+            self._secrets = [s for s in (password, login, f"{login}:{password}" if login and password else None) if s]
             self._session = self.get_conn()
         return self._session
 

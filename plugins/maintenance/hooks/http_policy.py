@@ -11,7 +11,9 @@ TLS errors and malformed responses.
 
 from __future__ import annotations
 
+import base64
 import errno
+import functools
 import logging
 import random
 import re
@@ -21,13 +23,15 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterable
+from urllib.parse import quote, quote_plus
 
 log = logging.getLogger(__name__)
 
 TIMEOUT, REFUSED, DNS, TLS = "timeout", "refused", "dns", "tls"
 HTTP_5XX, RATE_LIMITED, UNAUTHORIZED, HTTP_4XX = "http_5xx", "rate_limited", "unauthorized", "http_4xx"
 MALFORMED, CONNECTION = "malformed_response", "connection_error"
-REASONS = (TIMEOUT, REFUSED, DNS, TLS, HTTP_5XX, RATE_LIMITED, UNAUTHORIZED, HTTP_4XX, MALFORMED, CONNECTION)
+INTERNAL = "internal_error"   # our own code failed on this input: a bug to report, never a crash of the rest
+REASONS = (TIMEOUT, REFUSED, DNS, TLS, HTTP_5XX, RATE_LIMITED, UNAUTHORIZED, HTTP_4XX, MALFORMED, CONNECTION, INTERNAL)
 RETRYABLE = {TIMEOUT, REFUSED, DNS, CONNECTION, HTTP_5XX, RATE_LIMITED}
 
 
@@ -70,11 +74,30 @@ _SECRET_QUERY = re.compile(r"(?i)([?&][^=&\s]*(?:key|token|secret|password|passw
 _USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@")
 
 
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Remove credentials from a message: known secrets, URL user-info, key-like query values."""
+@functools.lru_cache(maxsize=256)
+def secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Each secret as it may come back in a body or a log: as is, URL-encoded, base64.
+
+    A secret that travels as "user:password" (HTTP Basic, URL user-info) must be given as
+    that pair too, so its base64 form ("Basic dXNlcjpwYXNz") is found.
+    """
+    forms: set[str] = set()
     for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
+        if not secret or len(secret) < 3:
+            continue
+        encoded = base64.b64encode(secret.encode()).decode()
+        forms.update({secret, quote(secret, safe=""), quote_plus(secret), encoded, encoded.rstrip("="),
+                      base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")})
+    # Longest first, so a secret is never half-replaced by a shorter one it contains.
+    return tuple(sorted((f for f in forms if len(f) >= 3), key=len, reverse=True))
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Remove credentials from a message: known secrets (in their encoded forms too), URL
+    user-info, key-like query values."""
+    for form in secret_forms(tuple(s for s in secrets if s)):
+        if form in text:
+            text = text.replace(form, "***")
     text = _USERINFO.sub(r"\1***@", text)
     return _SECRET_QUERY.sub(r"\1***", text)
 

@@ -493,8 +493,9 @@ class ReportSnapshotOperator(BaseOperator):
         self.reason, self.wait_task_id = reason, wait_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from maintenance.alerting import deliver, enqueue_report
+        from maintenance.alerting import enqueue_report
         from maintenance.checks.backups import human_size, as_number
+        from maintenance.notifications.slack import MaintenanceNotifier
         from maintenance.config import get_config
         from maintenance.hooks.results_db import results_store
 
@@ -511,7 +512,7 @@ class ReportSnapshotOperator(BaseOperator):
                      f"reason: {self.reason}"),
             evidence=snapshot)
         enqueue_report(store, result, context)
-        if deliver(store, config, channel="report") == 0:
+        if MaintenanceNotifier(channel="report", task_scoped=False).deliver(context) == 0:
             raise AirflowException(f"snapshot {snapshot.get('id')} is taken, but the Slack message was not "
                                    f"delivered (connection '{config.alerting.slack_conn_id}'); see the task log")
         self.log.info("%s", result.summary)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from maintenance import heartbeat
-from maintenance.alerting import on_failure_callback
 from maintenance.config import PROJECT_ROOT, Heartbeat, MaintenanceConfig, get_config
 from maintenance.deadlines import deadline_alert
+from maintenance.notifications.slack import task_failure_notifier
 
 RUNBOOKS = PROJECT_ROOT / "include" / "runbooks"
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -37,7 +37,7 @@ def dag_settings(dag_id: str, *, tags: list[str], schedule: str | None) -> dict[
             "owner": tasks.owner,
             "retries": tasks.retries,
             "retry_delay": tasks.retry_delay,
-            "on_failure_callback": on_failure_callback,
+            "on_failure_callback": task_failure_notifier(),
         },
     }
     if schedule is not None:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from urllib.parse import quote
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from maintenance.alerting import ChecksFailed, describe_error
 from maintenance.config import MaintenanceConfig, get_config
@@ -25,8 +25,9 @@ from maintenance.hooks.results_db import results_store
 from maintenance.results import CheckResult
 
 
-class StepFoundFault(ChecksFailed, AirflowFailException):
-    """A runbook step or diagnosis found a fault: red, not retried, not a crash (the diagnosis reports it)."""
+class StepFoundFault(ChecksFailed):
+    """A runbook step or diagnosis found a fault: red, not retried (ChecksFailed is an
+    AirflowFailException), not a crash: the diagnosis reports it."""
 
 
 def step_function(step: str) -> Callable[[MaintenanceConfig, Any], list[CheckResult]]:
@@ -36,9 +37,9 @@ def step_function(step: str) -> Callable[[MaintenanceConfig, Any], list[CheckRes
 
 
 def run_url(dag_id: str, run_id: str, config: MaintenanceConfig) -> str:
-    from maintenance.alerting import _airflow_base_url
+    from maintenance.alerting import ui_base_url
 
-    base = (config.alerting.ui_base_url or _airflow_base_url()).rstrip("/")
+    base = ui_base_url(config).rstrip("/")
     return f"{base}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
 
 
@@ -92,8 +93,9 @@ class DiagnoseOperator(BaseOperator):
         self.steps = steps
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from maintenance.alerting import deliver, enqueue_diagnosis
+        from maintenance.alerting import enqueue_diagnosis
         from maintenance.checks.diagnosis import diagnose, render
+        from maintenance.notifications.slack import MaintenanceNotifier
 
         config = get_config()
         ti = context["ti"]
@@ -120,7 +122,7 @@ class DiagnoseOperator(BaseOperator):
                 "steps": {line.step: line.status for line in diagnosis.steps}})
         store.record([result], dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number)
         enqueue_diagnosis(store, result, body, context)
-        if deliver(store, config, channel="diagnosis") == 0:
+        if MaintenanceNotifier(channel="diagnosis", task_scoped=False).deliver(context) == 0:
             self.log.warning("the diagnosis was not delivered now; it stays in the outbox for the next message")
         self.log.info("%s\n%s", diagnosis.headline, body)
         if diagnosis.status == "fail":

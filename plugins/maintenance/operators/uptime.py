@@ -12,7 +12,7 @@ from maintenance.checks.external import (
 from maintenance.checks.uptime_report import uptime_report
 from maintenance.config import MaintenanceConfig
 from maintenance.hooks.results_db import results_store
-from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none
+from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none, mask_secrets
 from maintenance.results import CheckResult, not_configured, utcnow
 
 
@@ -20,6 +20,8 @@ class UptimeCheckOperator(MaintenanceCheckOperator):
     """Check the configured endpoints (optionally only some groups) against their conditions."""
 
     uses_failure_threshold = True
+    reports_every_check = True
+    reports_config = True
     template_fields: Sequence[str] = ("groups",)
 
     def __init__(self, *, groups: list[str] | None = None, **kwargs: Any) -> None:
@@ -36,8 +38,10 @@ class UptimeCheckOperator(MaintenanceCheckOperator):
         for endpoint in endpoints:
             if endpoint.login and (conn := connection_or_none(endpoint.login.conn_id)):
                 credentials[endpoint.name] = (conn.login or "", conn.password or "")
+        mask_secrets(*(s for e in endpoints for s in e.secrets),
+                     *(s for pair in credentials.values() for s in (*pair, ":".join(pair))))
         results = sweep(endpoints, config.uptime.concurrency, config.uptime.user_agent,
-                        credentials=credentials, ca_file=config.uptime.ca_file)
+                        credentials=credentials, ca_file=config.uptime.ca_file, body_limit=config.uptime.body_limit)
         if not self.groups or "payments" in self.groups:
             results += payment_provider_checks(config)
         return results
