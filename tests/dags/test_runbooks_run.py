@@ -12,6 +12,7 @@ import pytest
 
 from atlas_server import AtlasServer
 from dns_server import DnsServer
+from mongo_fixtures import mongo_server_factory  # noqa: F401
 from runbook_fixtures import statuspage_body
 from servers import LocalServer, SlackReceiver, free_port, json_reply
 
@@ -59,17 +60,17 @@ def states(run):
     return {ti.task_id: ti.state for ti in run.get_task_instances()}
 
 
-def test_runbook_database_names_the_missing_access_list_entry(env):
+def test_runbook_database_names_the_missing_access_list_entry(env, mongo_server_factory):
     from airflow.sdk import DagRunState
 
+    mongo = mongo_server_factory(users={"app": "pw-SECRET"})
     page = LocalServer(lambda r: json_reply(statuspage_body()))
     with AtlasServer() as atlas, page, DnsServer() as dns:
         atlas.access_list = [{"cidrBlock": "198.51.100.0/24"}]
         atlas.events = [{"id": "e2", "created": "2099-01-01T00:00:00Z", "eventTypeName": "NETWORK_PERMISSION_ENTRY_REMOVED",
                          "whitelistEntry": "203.0.113.7/32", "username": "ops@example.org"}]
         env["mp"].setenv("AIRFLOW_CONN_ATLAS_API", atlas.connection_json())
-        env["mp"].setenv("AIRFLOW_CONN_MONGO_DEFAULT", json.dumps(
-            {"conn_type": "mongo", "host": "127.0.0.1", "port": free_port(), "login": "app", "password": "pw-SECRET"}))
+        env["mp"].setenv("AIRFLOW_CONN_MONGO_DEFAULT", mongo.airflow_conn())
         env["mp"].setenv("MAINTENANCE_CONFIG", write_config(env["tmp"], f"""
             atlas: {{conn_id: atlas_api}}
             runbooks:
@@ -80,6 +81,7 @@ def test_runbook_database_names_the_missing_access_list_entry(env):
     assert run.state == DagRunState.FAILED
     got = states(run)
     assert got["check_network_access"] == "failed" and got["check_atlas_status"] == "success"
+    assert got["ping_database"] == "success" and got["verify_connection_string"] == "success"
     assert got["diagnose"] == "failed"
     messages = env["slack"].messages
     assert len(messages) == 1, [m["text"] for m in messages]
@@ -87,7 +89,7 @@ def test_runbook_database_names_the_missing_access_list_entry(env):
     assert text.startswith("test.example: runbook_database: most likely cause: Our address is missing from the Atlas IP access list")
     body = json.dumps(messages[0]["blocks"])
     assert "203.0.113.7/32" in body and "ops@example.org" in body
-    assert "Atlas > Network Access" in body and "MongoDB Atlas Support" in body and "status.mongodb.com" in body
+    assert "Atlas &gt; Network Access" in body and "MongoDB Atlas Support" in body and "status.mongodb.com" in body
     assert "diagnosis run" in body and "http://airflow.test:8080/dags/runbook_database/runs/" in body
     assert "pw-SECRET" not in json.dumps(messages)
 
@@ -166,7 +168,8 @@ def test_an_incident_in_uptime_monitor_starts_runbook_database_once(env):
         runs = [dag.test() for _ in range(3)]
     assert [r.state for r in runs] == ["failed"] * 3
     with create_session() as session:
-        started = [(r.run_id, r.run_type, r.conf) for r in session.query(DagRun).filter(DagRun.dag_id == "runbook_database")]
+        started = [(r.run_id, r.run_type, r.conf) for r in session.query(DagRun).filter(
+            DagRun.dag_id == "runbook_database", DagRun.run_type == "operator_triggered")]
     assert len(started) == 1, started
     run_id, run_type, conf = started[0]
     assert run_id.startswith("incident__") and run_id.endswith("__db-health") and run_type == "operator_triggered"
@@ -177,3 +180,45 @@ def test_an_incident_in_uptime_monitor_starts_runbook_database_once(env):
     assert len(alerts) == 1, [m["text"] for m in env["slack"].messages]
     blocks = json.dumps(alerts[0]["blocks"])
     assert f"http://airflow.test:8080/dags/runbook_database/runs/{run_id}|diagnosis run" in blocks
+
+
+def test_runbook_file_upload_names_the_unvalidated_mime_type(env):
+    import boto3
+    from airflow.sdk import DagRunState
+    from moto.server import ThreadedMotoServer
+
+    from integration.test_runbook_file_upload import UploadApp
+
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    app = UploadApp()
+    app.enforce_type = False
+    try:
+        url = f"http://127.0.0.1:{port}"
+        boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                     aws_secret_access_key="testing-SECRET").create_bucket(Bucket="uploads")
+        with LocalServer(app) as upload:
+            env["mp"].setenv("AIRFLOW_CONN_S3_UPLOADS", json.dumps({
+                "conn_type": "aws", "login": "testing", "password": "testing-SECRET",
+                "extra": {"endpoint_url": url, "region_name": "us-east-1"}}))
+            env["mp"].setenv("AIRFLOW_CONN_UPLOAD_APP", json.dumps({"conn_type": "http", "password": "upload-TOKEN"}))
+            env["mp"].setenv("MAINTENANCE_CONFIG", write_config(env["tmp"], f"""
+                storage: {{buckets: [{{name: uploads, conn_id: s3_uploads}}]}}
+                runbooks:
+                  file_upload: {{upload_url: "{upload.url}/api/upload", upload_conn_id: upload_app, max_upload_bytes: 4096,
+                                 canary_bytes: 1024}}
+            """))
+            run = the_dag("runbook_file_upload").test(run_conf={"upload_key": "u/missing.png"})
+    finally:
+        moto.stop()
+    assert run.state == DagRunState.FAILED
+    got = states(run)
+    assert got["check_mime_validation"] == "failed" and got["test_canary_upload"] == "success"
+    assert got["review_upload_logs"] == "skipped"                   # Sentry not configured: said so, not failed
+    [message] = env["slack"].messages
+    assert message["text"].startswith("test.example: runbook_file_upload: most likely cause: A disallowed file type is accepted")
+    body = json.dumps(message["blocks"])
+    assert "application/x-msdownload was accepted" in body and "The upload named is not in the bucket" in body
+    assert ":large_green_circle: `verify_file_size_limits` 4096 bytes accepted, 4097 rejected (HTTP 413)" in body
+    assert "Vercel Support" in body and "upload-TOKEN" not in json.dumps(message)

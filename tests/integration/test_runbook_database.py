@@ -174,3 +174,44 @@ def test_hosts_that_do_not_answer(world):
     world["dns"].set(f"_mongodb._tcp.{HOST}", "SRV", [f"0 0 {port} shard-00-00.{HOST}"])
     _, diagnosis = diagnose_world(world)
     assert diagnosis.root.cause.reason == "hosts_unreachable" and "refused" in diagnosis.root.result.summary
+
+
+# -- the ping, through MongoHook over a socket to the local MongoDB wire-protocol server ----------
+from mongo_fixtures import mongo_server_factory  # noqa: E402,F401
+
+
+@pytest.fixture
+def mongo(mongo_server_factory, monkeypatch):  # noqa: F811
+    server = mongo_server_factory(users={"app": "s3cret-PW"}, replica_set="atlas-rs0")
+    monkeypatch.setenv("AIRFLOW_CONN_MONGO_DEFAULT", server.airflow_conn())
+    return server
+
+
+def ping(world):
+    return by_check(run_steps(steps_module, world["config"], ["ping_database"]))["database.ping"]
+
+
+def test_ping_answers_through_mongohook(world, mongo):
+    result = ping(world)
+    assert result.status == "ok" and result.metrics["ping_ms"] > 0
+    assert result.evidence["setName"] == "atlas-rs0"
+    assert any(r.name == "ping" for r in mongo.received)
+
+
+def test_wrong_database_password_is_named_first(world, mongo, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_MONGO_DEFAULT", mongo.airflow_conn(password="wrong-PW"))
+    steps = run_steps(steps_module, world["config"], STEPS + ["ping_database"])
+    diagnosis = diagnosis_of("database", steps)
+    assert diagnosis.root.cause.reason == "auth_failed" and "code 18" in diagnosis.root.result.summary
+    assert "Database Access" in diagnosis.root.cause.action
+    assert "wrong-PW" not in repr(steps) and "s3cret-PW" not in repr(steps)
+
+
+def test_database_down_is_a_classified_symptom(world, mongo):
+    mongo.close_port()
+    result = ping(world)
+    assert (result.status, result.reason) == ("fail", "hosts_unreachable") and "refused" in result.summary
+    mongo.reopen_port()
+    mongo.hang()
+    result = ping(world)
+    assert result.reason in ("connect_timeout", "server_selection")
