@@ -21,39 +21,53 @@ from servers import LocalServer, Reply, Request, json_reply
 
 
 class LocalStripe:
-    """localstripe's aiohttp app, served in a thread (its store kept in memory, not in /tmp)."""
+    """localstripe's aiohttp app, served in a thread (its store kept in memory, not in /tmp).
+
+    localstripe's app is a module global bound to the first event loop that runs it, so one
+    server serves the whole test process; entering it again clears its store.
+    """
+
+    _running: tuple[str, int] | None = None
 
     def __enter__(self) -> "LocalStripe":
-        from aiohttp import web
-        from localstripe import resources, server
+        from localstripe import resources
 
         resources.store.dump_to_disk = lambda: None     # the CLI pickles every write to /tmp
         resources.store.clear()
-        self.loop = asyncio.new_event_loop()
+        if LocalStripe._running is None:
+            LocalStripe._running = self._start()
+        self.url, self.port = LocalStripe._running
+        return self
+
+    @staticmethod
+    def _start() -> tuple[str, int]:
+        from aiohttp import web
+        from localstripe import server
+
+        loop = asyncio.new_event_loop()
         ready = threading.Event()
+        where: dict[str, int] = {}
 
         async def start() -> None:
-            self.runner = web.AppRunner(server.app)
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
+            runner = web.AppRunner(server.app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]
+            where["port"] = site._server.sockets[0].getsockname()[1]
             ready.set()
 
         def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(start())
-            self.loop.run_forever()
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(start())
+            loop.run_forever()
 
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        ready.wait(10)
-        self.url = f"http://127.0.0.1:{self.port}"
-        return self
+        threading.Thread(target=run, daemon=True, name="localstripe").start()
+        if not ready.wait(10):
+            raise RuntimeError("localstripe did not start")
+        return f"http://127.0.0.1:{where['port']}", where["port"]
 
     def __exit__(self, *exc: Any) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        pass                                            # the daemon thread ends with the process
 
 
 def stripe_error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> Reply:
