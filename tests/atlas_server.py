@@ -107,9 +107,9 @@ class AtlasServer:
         self.created: list[dict[str, Any]] = []       # POST bodies of on-demand snapshots
         self.accepts: list[tuple[str, str]] = []      # (path, Accept) of every authorised API call
         self.unauthorized = 0
-        # reviews (issue 9): project-level IP access list and events
-        self.access_list: list[dict[str, Any]] = [
-            {"cidrBlock": "203.0.113.0/24", "ipAddress": None, "comment": "office", "groupId": project_id, "links": []}]
+        # project level (runbook_database): IP access list and events (newest first)
+        self.access_list: list[dict[str, Any]] = [{"cidrBlock": "203.0.113.0/24", "comment": "workers",
+                                                   "groupId": project_id, "links": []}]
         self.events: list[dict[str, Any]] = []
         self.server = LocalServer(self)
 
@@ -258,6 +258,8 @@ class AtlasServer:
         if rest == "/accessList":
             return self._page(self.access_list, query)
         events = sorted(self.events, key=lambda e: e["created"], reverse=True)
+        if query.get("clusterNames"):
+            events = [e for e in events if e.get("clusterName") in query["clusterNames"]]
         if query.get("minDate"):
             events = [e for e in events if e["created"] >= query["minDate"][0]]
         if query.get("maxDate"):

@@ -86,6 +86,7 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
                         channel="now" if result.critical else "digest",
                         dag_id=dag_id, run_id=run_id, task_id=task_id, now=now)
                     state["last_outbox_id"] = outbox_id if due.kind != "recovered" else None
+                    due.outbox_id = outbox_id
                 else:
                     state["last_outbox_id"] = None
             new_states.append(state)
@@ -175,6 +176,19 @@ def enqueue_report(store: ResultsStore, result: CheckResult, context: dict[str, 
     with store.engine.begin() as conn:
         store.enqueue(conn, kind="report", payload=payload, check=result.check, channel=channel,
                       dag_id=payload.get("dag_id"), run_id=payload.get("run_id"), task_id=payload.get("task_id"))
+
+
+# -- runbooks (issue 10): one diagnosis message per runbook run ---------------------------------
+def enqueue_diagnosis(store: ResultsStore, result: CheckResult, body: str, context: dict[str, Any],
+                      channel: str = "diagnosis") -> None:
+    """A runbook's diagnosis: `result.summary` is the headline, `body` the mrkdwn shown under it."""
+    payload = {"kind": "diagnosis", "check": result.check, "status": result.status, "summary": result.summary,
+               "body": body, "runbook": result.runbook, "provider": result.provider,
+               "checked_at": result.time.isoformat(), **ti_fields(context)}
+    with store.transaction() as conn:
+        store.enqueue(conn, kind="diagnosis", payload=payload, check=result.check, channel=channel,
+                      dag_id=payload.get("dag_id"), run_id=payload.get("run_id"), task_id=payload.get("task_id"))
+# -- end runbooks -----------------------------------------------------------------------------
 
 
 def enqueue_once(store: ResultsStore, payload: dict[str, Any]) -> bool:

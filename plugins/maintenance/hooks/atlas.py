@@ -236,6 +236,21 @@ class AtlasHook(PolicyHttpHook):
     def restore_job(self, job_id: str) -> dict[str, Any]:
         return self.call("GET", self._cluster_path(f"/backup/restoreJobs/{job_id}"))
 
+    # -- project level (runbook_database, security scan, security logs) ---------------------------
+    def access_list(self) -> list[dict[str, Any]]:
+        """The project's IP access list (cidrBlock / ipAddress / awsSecurityGroup, deleteAfterDate)."""
+        return self.list_all(f"/api/atlas/v2/groups/{self.project_id}/accessList")
+
+    def events(self, min_date: str, max_date: str | None = None, *, cluster: str | None = None,
+               limit: int = 2000) -> list[dict[str, Any]]:
+        """Project events between min_date and max_date (ISO 8601), optionally about one cluster; newest first."""
+        params: dict[str, Any] = {"minDate": min_date}
+        if max_date:
+            params["maxDate"] = max_date
+        if cluster:
+            params["clusterNames"] = cluster
+        return self.list_all(f"/api/atlas/v2/groups/{self.project_id}/events", params=params, limit=limit)
+
     def download(self, url: str, path: str, *, max_bytes: int, chunk: int = 1024 * 1024) -> int:
         """Stream a restore archive to `path` (bounded memory); returns its size. Raises ProviderError."""
         safe = redact(url)
@@ -255,12 +270,3 @@ class AtlasHook(PolicyHttpHook):
             finally:
                 response.close()
         return size
-
-
-    # -- reviews (issue 9): project-level reads for the security scan and the security logs ----------
-    def access_list(self) -> list[dict[str, Any]]:
-        return self.list_all(f"/api/atlas/v2/groups/{self.project_id}/accessList")
-
-    def events(self, min_date: str, max_date: str | None = None, limit: int = 2000) -> list[dict[str, Any]]:
-        params = {"minDate": min_date, **({"maxDate": max_date} if max_date else {})}
-        return self.list_all(f"/api/atlas/v2/groups/{self.project_id}/events", params=params, limit=limit)
