@@ -1,11 +1,9 @@
 """Triggered by hand during an incident: database connection errors (Atlas status, connection string, IP access list, logs)."""
 
-from airflow.sdk import DAG
-
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.placeholder import NotImplementedCheckOperator
 
-with DAG(**dag_settings("runbook_database", schedule=None, tags=["runbook", "database"])):
+with MaintenanceDAG(**dag_settings("runbook_database", schedule=None, tags=["runbook", "database"])):
     # Diagnostic steps are independent: one failing must not stop the others.
     [
         NotImplementedCheckOperator(task_id="check_atlas_status", check="database.check_atlas_status", group="database",

@@ -1,11 +1,9 @@
 """Triggered by hand during an incident: email delivery issues (Mailgun/SendGrid status, API keys, blacklists, logs)."""
 
-from airflow.sdk import DAG
-
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.placeholder import NotImplementedCheckOperator
 
-with DAG(**dag_settings("runbook_email", schedule=None, tags=["runbook", "email"])):
+with MaintenanceDAG(**dag_settings("runbook_email", schedule=None, tags=["runbook", "email"])):
     # Diagnostic steps are independent: one failing must not stop the others.
     [
         NotImplementedCheckOperator(task_id="check_email_dashboard", check="email.check_email_dashboard", group="email",

@@ -1,11 +1,9 @@
 """Triggered by hand during an incident: file upload failures (storage credentials, size limits, MIME types, logs)."""
 
-from airflow.sdk import DAG
-
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.placeholder import NotImplementedCheckOperator
 
-with DAG(**dag_settings("runbook_file_upload", schedule=None, tags=["runbook", "storage"])):
+with MaintenanceDAG(**dag_settings("runbook_file_upload", schedule=None, tags=["runbook", "storage"])):
     # Diagnostic steps are independent: one failing must not stop the others.
     [
         NotImplementedCheckOperator(task_id="check_storage_credentials", check="storage.check_storage_credentials", group="storage",

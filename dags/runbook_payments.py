@@ -1,11 +1,9 @@
 """Triggered by hand during an incident: payment failures (Stripe/M-Pesa status, API keys, webhooks, processing logs)."""
 
-from airflow.sdk import DAG
-
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.placeholder import NotImplementedCheckOperator
 
-with DAG(**dag_settings("runbook_payments", schedule=None, tags=["runbook", "payments"])):
+with MaintenanceDAG(**dag_settings("runbook_payments", schedule=None, tags=["runbook", "payments"])):
     # Diagnostic steps are independent: one failing must not stop the others.
     [
         NotImplementedCheckOperator(task_id="check_payment_dashboards", check="payments.check_payment_dashboards", group="payments",
