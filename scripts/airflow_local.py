@@ -2,8 +2,8 @@
 
 scripts/run.sh migrates the metadata DB and then execs this. It replaces `airflow standalone`,
 which is one more full Airflow process (about 150 MB) that only relays output, and which a
-single Ctrl-C does not stop: it exits its loop only on KeyboardInterrupt, and Airflow's
-components exit by SystemExit, leaving it waiting (benchmarks/footprint.py measured it).
+single Ctrl-C does not reliably stop: with Airflow's default 32 LocalExecutor workers it was
+still there 60 s later, and 45 s with 4 (benchmarks/footprint.py measured both).
 
 - One parent imports Airflow once and forks the scheduler, DAG processor, triggerer and API
   server from it, so the imported modules stay shared copy-on-write between them (gc.freeze()
@@ -11,10 +11,12 @@ components exit by SystemExit, leaving it waiting (benchmarks/footprint.py measu
   `airflow <component>` command line.
 - Each component runs in a process group of its own. On SIGINT or SIGTERM (Ctrl-C reaches
   this process, in the terminal's foreground group) the parent passes one SIGINT to every
-  component's group, as a terminal's Ctrl-C would, waits up to MAINTENANCE_STOP_GRACE seconds
-  (default 10) for them to finish, then kills what is left (LocalExecutor workers ignore
-  SIGINT and SIGTERM and wait for their scheduler). If one component exits by itself, the
-  others are stopped the same way: half an Airflow would look alive and do nothing.
+  component's group, as a terminal's Ctrl-C would, a second one to a group still running after
+  half of MAINTENANCE_STOP_GRACE seconds (default 10; Airflow's exit from a signal handler is
+  lost when the signal lands in a finalizer), and kills what is left at the end of it
+  (LocalExecutor workers ignore SIGINT and SIGTERM and wait for their scheduler). If one
+  component exits by itself, the others are stopped the same way: half an Airflow would look
+  alive and do nothing.
 - The log servers (`serve-logs`) of the scheduler and triggerer are not started unless
   MAINTENANCE_SERVE_LOGS=true: on one machine the API server reads the task logs from the
   log folder. Without them a *running* task's log page also lists a "could not read served
@@ -181,8 +183,17 @@ def main() -> int:
         except ProcessLookupError:
             pass
     started = time.monotonic()
+    repeated = False
     while time.monotonic() - started < GRACE_S and any(alive(g) for g in groups):
         reap(children)
+        if not repeated and time.monotonic() - started > GRACE_S / 2:
+            # Airflow's handlers exit by sys.exit(), which is lost when the signal lands in a
+            # finalizer ("Exception ignored in ... _releaseLock"): a second Ctrl-C, as a user would.
+            repeated = True
+            for pgid in groups:
+                if alive(pgid):
+                    say(f"{groups[pgid]} still running: SIGINT again")
+                    os.killpg(pgid, signal.SIGINT)
         time.sleep(0.1)
     left = [groups[g] for g in groups if alive(g)]
     if left:

@@ -21,6 +21,8 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAU
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-2}"
 export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-1}"
 export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="${AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES:-1}"
+# glibc gives every thread its own malloc arena (8 x cores of them); two are plenty here.
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 # airflow_db_cleanup's `airflow db clean` gets the metadata DB as a connection (Airflow 3 hides
 # AIRFLOW__DATABASE__SQL_ALCHEMY_CONN from tasks): the local SQLite file unless set otherwise.
 if [ -z "${AIRFLOW_CONN_AIRFLOW_DB:-}" ]; then
