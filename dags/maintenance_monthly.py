@@ -1,15 +1,13 @@
 """Monthly, the 1st at 05:00 UTC: audit, performance review, security scan, backup verification, dependencies."""
 
-from airflow.sdk import DAG
-
 from maintenance.operators.backups import VerifyBackupsOperator
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.dependencies import DependencyScanOperator
 from maintenance.operators.performance import PerformanceReviewOperator
 from maintenance.operators.placeholder import NotImplementedCheckOperator
 from maintenance.operators.security import SecurityScanOperator
 
-with DAG(**dag_settings("maintenance_monthly", schedule="0 5 1 * *", tags=["monthly"])):
+with MaintenanceDAG(**dag_settings("maintenance_monthly", schedule="0 5 1 * *", tags=["monthly"])):
     NotImplementedCheckOperator(task_id="full_system_audit", check="audit.full", group="audit",
                                 planned_in="full system audit, issue 9")
     PerformanceReviewOperator(task_id="performance_optimization_review", period="month")
