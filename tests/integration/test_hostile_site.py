@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import pytest
 
 from hostile_site import (
-    API_KEY, BASIC, BEARER, CONTROL, HEADER_KEY, PASSWORD, SECRET_FORMS, USER, WELCOME_PAGE, HostileApp,
+    BASIC, BEARER, CONTROL, HEADER_KEY, PASSWORD, SECRET_FORMS, USER, WELCOME_PAGE, HostileApp,
     RawServer, huge_answer, login_site, redirect_to, secret_url, trickle,
 )
 from maintenance.checks.uptime import sweep

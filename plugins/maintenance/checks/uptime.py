@@ -3,6 +3,12 @@
 aiohttp was chosen by measurement (reference: about 7,500 requests/s against a local
 server at concurrency 50, against about 335 for httpx 0.28); see benchmarks/uptime_sweep.py.
 A probe is not retried inside the sweep: the alert thresholds are the retry, as in Gatus.
+
+Shape (kept lean by profiling, issue 11): `concurrency` workers take endpoints in turn; each
+endpoint is isolated (check_endpoint: whatever fails is its own `internal_error` result);
+one deadline (the endpoint's timeout, aiohttp's `total`) covers connect, redirects and the
+body read up to `uptime.body_limit`; conditions are compiled once (Condition.holds) and only
+failures are described, redacted of the endpoint's secrets, escaped later for Slack.
 """
 
 from __future__ import annotations
@@ -205,9 +211,8 @@ def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -
         return redact(text, endpoint.secrets)
 
     for condition in endpoint.parsed_conditions:
-        description = failure(condition, obs, clean)
-        if description is not None:
-            failed.append((condition.placeholder, _shown(endpoint, description)))
+        if not condition.holds(obs):   # the fast path; describing (and redacting) is for failures only
+            failed.append((condition.placeholder, _shown(endpoint, failure(condition, obs, clean) or "")))
     response_ms, seconds_left = obs.response_ms, obs.certificate_expiration_s
     metrics = {
         "response_ms": round(response_ms, 1) if response_ms is not None else None,
