@@ -429,6 +429,16 @@ class SecurityLogs(Strict):
     expected_event_types: list[str] = []        # Atlas event types that are planned: summarised, not alerted
 
 
+class Audit(Strict):
+    """maintenance_monthly's full_system_audit: credentials of every configured provider, the
+    checks skipped for want of configuration, and the month's record per check family."""
+
+    enabled: bool = True
+    probe_credentials: bool = True              # one authenticated call per configured provider
+    uptime_target_percent: float | None = Field(None, gt=0, le=100)   # default: uptime.target_percent
+    error_trend_factor: float = Field(1.5, gt=1)   # errors/day this month above this x last month: flagged
+
+
 class MaintenanceConfig(Strict):
     site: Site
     endpoints: list[Endpoint] = []
@@ -453,6 +463,7 @@ class MaintenanceConfig(Strict):
     security_scan: SecurityScan | None = None
     performance: Performance | None = None
     security_logs: SecurityLogs | None = None
+    audit: Audit | None = None                  # absent: the audit runs with the defaults
 
     @model_validator(mode="after")
     def _cross_references(self) -> "MaintenanceConfig":

@@ -70,7 +70,10 @@ def test_nothing_configured_every_review_task_is_skipped_saying_how(airflow_db, 
     assert "connection 'crux_api'" in rows["performance.cwv"]
     assert "connection 'vercel_api'" in rows["performance.vercel.deployments"]
     assert "add endpoints:" in rows["performance.probe"]
+    assert "nothing to audit: add endpoints: and the provider sections" in rows["audit.full"]
+    assert "performance.vercel.deployments: add a vercel: section" in rows["audit.full"]   # from the weekly run
     assert all(s.startswith("skipped:") for s in rows.values()), rows
+    assert not any("not implemented" in s for k, s in rows.items() if k != "security.logs"), rows
 
 
 def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, tmp_path, monkeypatch, results_conn):
@@ -100,7 +103,11 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
     store.record([CheckResult(check="home", status="ok", summary="", time=now - timedelta(hours=h),
                               metrics={"response_ms": 150 + h % 3}) for h in range(1, 24 * 14, 12)])
     now_ms = int(now.timestamp() * 1000)
-    with SlackReceiver() as slack, OsvServer([advisory("GHSA-next-1", "next", "npm", ["15.0.1"], fixed="15.0.3",
+    def stripe(request):   # a revoked key: the audit finds it
+        return 401, {"Content-Type": "application/json"}, json.dumps(
+            {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_live_***KED"}})
+
+    with SlackReceiver() as slack, LocalServer(stripe) as stripe_api, OsvServer([advisory("GHSA-next-1", "next", "npm", ["15.0.1"], fixed="15.0.3",
                                                        severity="CRITICAL", aliases=["CVE-2026-0001"])]) as osv, \
             RegistryServer(npm={"next": "15.0.3"}) as registry, VitalsServer() as vitals, VercelServer() as vercel, \
             AtlasServer() as atlas, LocalServer(site, ssl_context=context) as shop:
@@ -125,7 +132,10 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
               ca_file: {ca_file}
               sites: [{{url: "{shop.url}/", http_url: "http://127.0.0.1:{free_port()}/"}}]
               check_buckets: false
+            stripe: {{conn_id: stripe_default}}
         """))
+        monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", json.dumps(
+            {"conn_type": "http", "host": stripe_api.url, "password": "sk_live_REVOKED"}))
         monkeypatch.setenv("MAINTENANCE_CONFIG", str(path))
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
         monkeypatch.setenv("AIRFLOW_CONN_CRUX_API", vitals.connection_json())
@@ -150,11 +160,23 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
     assert monthly.state == DagRunState.FAILED
     monthly_states = states(monthly)
     assert monthly_states["dependency_updates"] == "success" and monthly_states["security_scan"] == "failed"
-    assert monthly_states["full_system_audit"] == "skipped"
     monthly_texts = [m["text"] for m in slack.messages[len(weekly_messages):]]
-    security = next(t for t in monthly_texts if "security" in t)
+    # the audit: the revoked Stripe key pages (one alert); the month's record is one report
+    assert monthly_states["full_system_audit"] == "failed"
+    (report,) = [t for t in monthly_texts if "REPORT audit.summary" in t]
+    assert "Monthly audit" in report and "1 failing" in report and "credentials 3/4 ok" in report
+    assert "[fail] stripe: credentials refused (unauthorized)" in report
+    assert "home: 100.000% up over 28 checks; 0 incident(s)" in report
+    assert "vulnerabilities: 1 open (1 critical)" in report and "security: grade 127.0.0.1" in report
+    assert "[skipped] errors: not configured (add a sentry: section" in report
+    (audit_alert,) = [t for t in monthly_texts if "FAILING audit.credentials.stripe" in t]
+    assert "check the credentials of connection 'stripe_default'" in audit_alert
+    stored = {r["check_name"]: r for r in store.history() if r["check_name"].startswith("audit.")}
+    assert stored["audit.uptime.home"]["metrics"]["uptime_percent"] == 100.0
+    assert stored["audit.summary"]["metrics"]["credentials"] == 4
+    security = next(t for t in monthly_texts if "FAILING security" in t)
     assert "/.git/config: git config served" in security and "0.0.0.0/0 (opened by hand)" in security
     assert "dependencies.vulnerabilities.web" not in " ".join(monthly_texts)
     all_text = json.dumps(slack.messages)
-    for secret in ("vercel-token-SECRET", "AIzaTestKEY123", "atlas-private-SECRET", "XXXXSECRETXXXX"):
+    for secret in ("vercel-token-SECRET", "AIzaTestKEY123", "atlas-private-SECRET", "XXXXSECRETXXXX", "sk_live_REVOKED"):
         assert secret not in all_text
