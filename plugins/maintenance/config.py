@@ -407,16 +407,25 @@ class Performance(Strict):
     slowest: int = Field(3, ge=1)
 
 
+_FIELD_NAME = r"^[A-Za-z_][\w.]*$"   # a document field (dots: nested), never an operator ($...)
+
+
 class AuditFields(Strict):
-    user: str = "user"
-    action: str = "action"
-    time: str = "timestamp"
-    success: str = "success"                    # bool, for logins
-    role: str = "new_role"                      # role changes: the role given
+    """Field names of one document of the admin audit log (one document per admin action)."""
+
+    user: str = Field("user", pattern=_FIELD_NAME)        # who acted
+    action: str = Field("action", pattern=_FIELD_NAME)    # what: login, role_change, delete_user...
+    time: str = Field("timestamp", pattern=_FIELD_NAME)   # when: a BSON date
+    success: str = Field("success", pattern=_FIELD_NAME)  # bool, for logins
+    role: str = Field("new_role", pattern=_FIELD_NAME)    # role changes: the role given
+    target: str = Field("target_user", pattern=_FIELD_NAME)   # role changes: whose role
 
 
 class SecurityLogs(Strict):
+    """maintenance_weekly's review_security_logs: Atlas project events and the app's admin audit log."""
+
     enabled: bool = True
+    period_days: int = Field(7, ge=1, le=31)    # the review looks this far back
     atlas_events: bool = True                   # atlas: section + connection needed
     mongo_conn_id: str = "mongo_default"
     database: str | None = None                 # default: the connection's schema
@@ -425,6 +434,7 @@ class SecurityLogs(Strict):
     login_action: str = "login"
     role_change_action: str = "role_change"
     admin_roles: list[str] = ["admin", "owner", "superuser"]
+    expected_admins: list[str] = []             # users whose raise to an admin role is planned: not alerted
     max_failed_logins_per_hour: int = Field(10, ge=0)
     expected_event_types: list[str] = []        # Atlas event types that are planned: summarised, not alerted
 

@@ -455,14 +455,17 @@ class ResultsStore:
             row["checked_at"] = _aware(row["checked_at"])
         return rows
 
-    def latest_per_check(self, since: datetime | None = None, *, prefixes: Iterable[str] = ()) -> list[dict[str, Any]]:
-        """The newest stored result of every check (optionally only checks under these prefixes,
-        stored since a time), by check name."""
+    def latest_per_check(self, since: datetime | None = None, until: datetime | None = None, *,
+                         prefixes: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """The newest result of every check stored in [since, until) (optionally only checks under
+        these prefixes), by check name."""
         ranked = sa.select(check_results, sa.func.row_number().over(
             partition_by=check_results.c.check_name,
             order_by=(check_results.c.checked_at.desc(), check_results.c.id.desc())).label("rank"))
         if since is not None:
             ranked = ranked.where(check_results.c.checked_at >= since)
+        if until is not None:
+            ranked = ranked.where(check_results.c.checked_at < until)
         starts = list(prefixes)
         if starts:
             ranked = ranked.where(sa.or_(*(check_results.c.check_name.startswith(p, autoescape=True) for p in starts)))

@@ -36,12 +36,14 @@ class FullSystemAuditOperator(MaintenanceCheckOperator):
         if not audit.enabled:
             return [not_configured("audit.full", "audit", "audit.enabled is false in the maintenance config")]
         store = results_store(config.results.conn_id)
-        now = utcnow()
-        end = min(context.get("data_interval_end") or now, now)
+        # The record ends when this run started: the other monthly tasks run beside the audit, in
+        # any order, so this run's own results belong to next month's audit (the same every time).
+        dag_run = context.get("dag_run")
+        end = min(getattr(dag_run, "start_date", None) or utcnow(), utcnow())
         start = month_before(end)
         results = credential_checks(config) if audit.probe_credentials else []
         results += month_record(store, config, start, end)
-        skipped = skipped_checks(store.latest_per_check(since=start))
+        skipped = skipped_checks(store.latest_per_check(since=start, until=end))
         if all(r.status == "skipped" for r in results):
             how = "; ".join(f"{s['check']}: {s['how']}" for s in skipped[:10])
             return [CheckResult(check="audit.full", group="audit", status="skipped", reason="not_configured",
@@ -98,11 +100,12 @@ def month_record(store: ResultsStore, config: MaintenanceConfig, start: datetime
     else:
         results.append(not_configured("audit.backups", "audit", "add an atlas: section or storage: buckets:"))
     if config.dependencies is not None and config.dependencies.enabled:
-        results.append(open_vulnerabilities(store.latest_per_check(prefixes=["dependencies.vulnerabilities."])))
+        results.append(open_vulnerabilities(store.latest_per_check(until=end, prefixes=["dependencies.vulnerabilities."])))
     else:
         results.append(not_configured("audit.vulnerabilities", "audit", "add a dependencies: section"))
     if config.security_scan is not None and config.security_scan.enabled:
-        results.append(security_grades(store.latest_per_check(prefixes=["security.headers.", "security.tls."])))
+        results.append(security_grades(store.latest_per_check(until=end, prefixes=["security.headers.",
+                                                                                  "security.tls."])))
     else:
         results.append(not_configured("audit.security", "audit", "add a security_scan: section"))
     return results
