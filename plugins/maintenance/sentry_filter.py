@@ -29,7 +29,8 @@ def _is_check_failure(hint: dict[str, Any]) -> bool:
 
 
 def scrub(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
-    """The event processor: drop check failures; strip frame locals; redact exception values."""
+    """The event processor: drop check failures; strip frame locals; redact exception values,
+    log messages and breadcrumbs."""
     if _is_check_failure(hint):
         return None
     from maintenance.hooks.http_policy import redact
@@ -44,6 +45,10 @@ def scrub(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
             frame.pop("vars", None)
     if isinstance(event.get("logentry"), dict) and isinstance(event["logentry"].get("message"), str):
         event["logentry"]["message"] = redact(event["logentry"]["message"])
+    breadcrumbs = event.get("breadcrumbs")
+    for crumb in (breadcrumbs.get("values") if isinstance(breadcrumbs, dict) else breadcrumbs) or []:
+        if isinstance(crumb, dict) and isinstance(crumb.get("message"), str):
+            crumb["message"] = redact(crumb["message"])   # log lines of the task, as breadcrumbs
     return event
 
 

@@ -14,7 +14,8 @@ def event(value):
     return {"exception": {"values": [{"type": "RuntimeError", "value": value, "stacktrace": {"frames": [
         {"function": "run_checks", "vars": {"password": "hunter2", "url": "x"}}]}}]},
         "threads": {"values": [{"stacktrace": {"frames": [{"function": "f", "vars": {"a": 1}}]}}]},
-        "logentry": {"message": "GET https://u:pw@api.example/?token=abc123 failed"}}
+        "logentry": {"message": "GET https://u:pw@api.example/?token=abc123 failed"},
+        "breadcrumbs": {"values": [{"message": "calling https://api.example/?key=crumbSECRET"}]}}
 
 
 def test_a_crash_is_sent_redacted_and_without_locals():
@@ -27,6 +28,7 @@ def test_a_crash_is_sent_redacted_and_without_locals():
     assert value["value"] == "GET https://api.example/v1?api_key=*** crashed"
     assert "vars" not in value["stacktrace"]["frames"][0] and "vars" not in sent["threads"]["values"][0]["stacktrace"]["frames"][0]
     assert "pw" not in sent["logentry"]["message"] and "abc123" not in sent["logentry"]["message"]
+    assert "crumbSECRET" not in sent["breadcrumbs"]["values"][0]["message"]
 
 
 def test_a_failing_check_is_not_an_orchestrator_error():
