@@ -90,7 +90,8 @@ class LoginFlow(Strict):
 class Endpoint(Strict):
     name: str = Field(min_length=1)
     url: str
-    group: Literal["homepage", "api", "admin", "payments", "other"] = "other"
+    # database, email and storage: endpoints whose failure starts that runbook (runbooks.auto_start)
+    group: Literal["homepage", "api", "admin", "payments", "database", "email", "storage", "other"] = "other"
     critical: bool = False
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     headers: dict[str, str] = {}
@@ -156,7 +157,7 @@ class Endpoint(Strict):
 
     @property
     def runbook_id(self) -> str:
-        return self.runbook or ("runbook_payments" if self.group == "payments" else "uptime_monitor")
+        return self.runbook or RUNBOOK_BY_GROUP.get(self.group, "uptime_monitor")
 
 
 class Uptime(Strict):
@@ -449,6 +450,96 @@ class Audit(Strict):
     error_trend_factor: float = Field(1.5, gt=1)   # errors/day this month above this x last month: flagged
 
 
+# -- runbooks (issue 10): the four diagnostic DAGs and how they start themselves ---------------
+RUNBOOK_BY_GROUP = {"database": "runbook_database", "payments": "runbook_payments",
+                    "email": "runbook_email", "storage": "runbook_file_upload"}
+RUNBOOK_DAGS = frozenset(RUNBOOK_BY_GROUP.values())
+
+
+class RunbookAutoStart(Strict):
+    """A check of a group with a runbook opens an incident: the runbook runs once for it."""
+
+    enabled: bool = True
+    max_runs_per_hour: int = Field(2, ge=1, le=60)      # circuit breaker, per runbook
+    groups: dict[str, str] = RUNBOOK_BY_GROUP            # check group -> runbook DAG id
+
+    @field_validator("groups")
+    @classmethod
+    def _known(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value.values()) - RUNBOOK_DAGS)
+        if unknown:
+            raise ValueError(f"unknown runbook DAG(s) {', '.join(unknown)} (known: {', '.join(sorted(RUNBOOK_DAGS))})")
+        return value
+
+
+class DatabaseRunbook(Strict):
+    mongo_conn_id: str = "mongo_default"
+    status_url: str = "https://status.mongodb.com/api/v2/summary.json"   # Statuspage JSON
+    egress_ip: str | None = None                         # our address as Atlas sees it; else asked of:
+    egress_echo_url: str | None = "https://checkip.amazonaws.com"         # answers the caller's IP
+    connect_timeout_ms: int = Field(5000, ge=100, le=60000)
+    events_hours: int = Field(24, ge=1, le=24 * 14)      # project events looked at
+
+
+class PaymentsRunbook(Strict):
+    stripe_status_url: str = "https://status.stripe.com/current"         # not Statuspage
+    max_pending_webhooks: int = Field(5, ge=0)           # undelivered events (older than the grace) above this: fail
+    pending_grace_minutes: int = Field(10, ge=0)         # younger events may still be in flight
+    max_failed_payment_rate: float = Field(0.2, ge=0, le=1)
+    mpesa_callback_urls: list[str] = []                  # must answer from outside (any HTTP status but 5xx)
+    mpesa_shortcode: str | None = None                   # STK push query; passkey in mpesa_daraja extra.passkey
+    sentry_query: str = "is:unresolved payment"
+
+
+class EmailRunbook(Strict):
+    status_url: str | None = None                        # default: the provider's Statuspage summary
+    sending_ips: list[str] = []
+    dnsbl_zones: list[str] = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
+    domain_zones: list[str] = ["dbl.spamhaus.org"]       # domain-based lists (the sending domain)
+    max_bounce_rate: float = Field(0.05, ge=0, le=1)
+    max_complaint_rate: float = Field(0.001, ge=0, le=1)
+    max_failed_rate: float = Field(0.10, ge=0, le=1)
+    max_suppression_growth: int = Field(50, ge=0)        # new bounces in 24 h above this: warn
+
+
+class FileUploadRunbook(Strict):
+    buckets: list[str] = []                              # names under storage.buckets; empty: all
+    canary_bytes: int = Field(1024 * 1024, ge=1, le=100 * 1024 * 1024)
+    canary_prefix: str = "maintenance-canary/uploads/"
+    upload_url: str | None = None                        # the app's upload endpoint (multipart POST)
+    upload_conn_id: str | None = None                    # http connection: password = bearer token
+    upload_field: str = "file"
+    max_upload_bytes: int | None = Field(None, ge=1)     # the app's limit: at it accepted, above it rejected
+    allowed_type: str = "image/png"                      # sent with the size probes
+    disallowed_type: str = "application/x-msdownload"    # must be rejected
+    sentry_query: str = "is:unresolved upload"
+
+
+class Runbooks(Strict):
+    resolver: str | None = None                          # DNS resolver "ip" or "ip:port"; None: the system's
+    auto_start: RunbookAutoStart = RunbookAutoStart()
+    database: DatabaseRunbook = DatabaseRunbook()
+    payments: PaymentsRunbook = PaymentsRunbook()
+    email: EmailRunbook = EmailRunbook()
+    file_upload: FileUploadRunbook = FileUploadRunbook()
+
+    @field_validator("resolver")
+    @classmethod
+    def _resolver(cls, value: str | None) -> str | None:
+        if value is not None:
+            import ipaddress
+
+            host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+            try:
+                ipaddress.ip_address(host)
+                if port:
+                    assert 0 < int(port) < 65536
+            except (ValueError, AssertionError):
+                raise ValueError(f"{value!r}: expected an IP address, optionally with :port") from None
+        return value
+# -- end runbooks ------------------------------------------------------------------------------
+
+
 class MaintenanceConfig(Strict):
     site: Site
     endpoints: list[Endpoint] = []
@@ -474,6 +565,7 @@ class MaintenanceConfig(Strict):
     performance: Performance | None = None
     security_logs: SecurityLogs | None = None
     audit: Audit | None = None                  # absent: the audit runs with the defaults
+    runbooks: Runbooks = Runbooks()                   # issue 10
 
     @model_validator(mode="after")
     def _cross_references(self) -> "MaintenanceConfig":

@@ -162,6 +162,23 @@ osv_vulns = sa.Table(
 )
 
 
+# -- runbooks (issue 10): automatic starts of the runbook DAGs (the circuit breaker's memory) ----
+runbook_starts = sa.Table(
+    "runbook_starts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("runbook", sa.String(250), nullable=False, index=True),   # DAG id of the runbook
+    sa.Column("run_id", sa.String(250)),                                # the diagnosis run
+    sa.Column("outcome", sa.String(20), nullable=False),                # started | exists | suppressed | error
+    sa.Column("checks", sa.JSON, nullable=False),                       # the checks whose incident started it
+    sa.Column("detail", sa.Text),
+    sa.Column("dag_id", sa.String(250)),                                # the task that started it
+    sa.Column("source_run_id", sa.String(250)),
+    sa.Column("task_id", sa.String(250)),
+)
+# -- end runbooks --------------------------------------------------------------------------------
+
+
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite returns naive datetimes; everything here is UTC.
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
@@ -499,6 +516,57 @@ class ResultsStore:
             conn.execute(osv_vulns.insert(), [
                 {"vuln_id": vid, "modified": modified, "record": json.loads(json.dumps(record, default=str)),
                  "fetched_at": now} for vid, (modified, record) in records.items()])
+
+
+    # -- runbooks (issue 10) ---------------------------------------------------------------------
+    def run_results(self, dag_id: str, run_id: str) -> dict[str, list[CheckResult]]:
+        """The results a run stored, per task: each check's result of the task's latest try."""
+        query = (sa.select(check_results).where(check_results.c.dag_id == dag_id, check_results.c.run_id == run_id)
+                 .order_by(check_results.c.id))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        last_try: dict[str, int] = {}
+        for row in rows:
+            last_try[row["task_id"]] = max(last_try.get(row["task_id"], 0), row["try_number"] or 0)
+        by_task: dict[str, dict[str, CheckResult]] = {}
+        for row in rows:
+            if (row["try_number"] or 0) != last_try[row["task_id"]]:
+                continue
+            by_task.setdefault(row["task_id"], {})[row["check_name"]] = CheckResult(
+                check=row["check_name"], status=row["status"], summary=row["summary"], target=row["target"] or "",
+                group=row["check_group"] or "", reason=row["reason"], metrics=row["metrics"] or {},
+                evidence=row["evidence"] or {}, runbook=row["runbook"], provider=row["provider"],
+                critical=bool(row["critical"]), time=_aware(row["checked_at"]))
+        return {task: list(checks.values()) for task, checks in by_task.items()}
+
+    def record_runbook_start(self, *, runbook: str, run_id: str | None, outcome: str, checks: list[str],
+                             detail: str | None = None, dag_id: str | None = None, source_run_id: str | None = None,
+                             task_id: str | None = None, now: datetime | None = None) -> None:
+        with self.transaction() as conn:
+            conn.execute(runbook_starts.insert().values(
+                started_at=now or utcnow(), runbook=runbook, run_id=run_id, outcome=outcome, checks=checks,
+                detail=detail, dag_id=dag_id, source_run_id=source_run_id, task_id=task_id))
+
+    def runbook_starts(self, runbook: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
+        query = sa.select(runbook_starts).order_by(runbook_starts.c.started_at, runbook_starts.c.id)
+        if runbook is not None:
+            query = query.where(runbook_starts.c.runbook == runbook)
+        if since is not None:
+            query = query.where(runbook_starts.c.started_at >= since)
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["started_at"] = _aware(row["started_at"])
+        return rows
+
+    def extend_payload(self, outbox_id: int, extra: dict[str, Any]) -> None:
+        """Add keys to an undelivered message (e.g. the link to the diagnosis run an alert started)."""
+        with self.transaction() as conn:
+            row = conn.execute(sa.select(alert_outbox.c.payload).where(alert_outbox.c.id == outbox_id)).first()
+            if row is not None:
+                payload = {**(row.payload or {}), **json.loads(json.dumps(extra, default=str))}
+                conn.execute(alert_outbox.update().where(alert_outbox.c.id == outbox_id).values(payload=payload))
+    # -- end runbooks ------------------------------------------------------------------------------
 
 
 CLAIM_STALE_AFTER = timedelta(minutes=10)   # a sender that died mid-send releases its claim

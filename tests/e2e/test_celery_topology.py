@@ -66,8 +66,9 @@ def test_scheduled_dags_run_on_celery(topology, site, slack, pings):
         "clean_airflow_metadata": "success", "prune_results_store": "success"}
 
     assert results(topology, runs[UPTIME]) == {
-        "home": ["ok"], "api-health": ["ok"], "external.monitors": ["skipped"]}
+        "home": ["ok"], "api-health": ["ok"], "external.monitors": ["skipped"], "config": ["ok"]}
     assert results(topology, runs[DAILY])["alerts.open"] == ["ok"]
+    assert results(topology, runs[DAILY])["alerts.dead_letters"] == ["ok"]
 
     # Self-watch: start and success pings of both DAGs (success from the dag-processor).
     wait_for_pings(pings, ["/uptime/start", "/uptime", "/daily/start", "/daily"])

@@ -9,7 +9,7 @@ Every sender goes through notifications/slack.py (MaintenanceNotifier), which ca
 """
 
 from maintenance.alerting.assess import (
-    Assessment, ChecksFailed, assess, crash_payload, describe_error, enqueue_crash, enqueue_once,
+    Assessment, ChecksFailed, assess, crash_payload, describe_error, enqueue_crash, enqueue_diagnosis, enqueue_once,
     enqueue_report, task_key, ti_fields,
 )
 from maintenance.alerting.delivery import SLACK_POLICY, Outcome, deliver, send_message, ui_base_url
@@ -19,6 +19,6 @@ from maintenance.hooks.slack import SlackNotConfigured, SlackSendError
 
 __all__ = [
     "Assessment", "ChecksFailed", "Due", "Outcome", "SLACK_POLICY", "SlackNotConfigured", "SlackSendError",
-    "assess", "build_message", "crash_payload", "deliver", "describe_error", "enqueue_crash", "enqueue_once",
+    "assess", "build_message", "crash_payload", "deliver", "describe_error", "enqueue_crash", "enqueue_diagnosis", "enqueue_once",
     "enqueue_report", "next_state", "send_message", "slack_escape", "task_key", "ti_fields", "ui_base_url",
 ]

@@ -11,27 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from maintenance.alerting.state import Due, closed_silently, next_state
 from maintenance.config import MaintenanceConfig
+from maintenance.exceptions import ChecksFailed  # noqa: F401 - re-exported
 from maintenance.hooks.http_policy import redact
 from maintenance.results import CheckResult, ResultsStore, utcnow
 
 log = logging.getLogger(__name__)
-
-
-class ChecksFailed(AirflowFailException):
-    """Raised by a check task when a check is at or past its failure threshold.
-
-    Not retried: its alert is already out, and the next scheduled run is the re-check (a
-    consecutive failure is a failed run, not a try). Task retries stay for crashes.
-    """
-
-    def __init__(self, failing: list[CheckResult]) -> None:
-        self.failing = failing
-        lines = "; ".join(f"{r.check}: {r.summary}" for r in failing)
-        super().__init__(f"{len(failing)} check(s) failing: {lines}")
 
 
 @dataclass
@@ -86,6 +72,7 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
                         channel="now" if result.critical else "digest",
                         dag_id=dag_id, run_id=run_id, task_id=task_id, now=now)
                     state["last_outbox_id"] = outbox_id if due.kind != "recovered" else None
+                    due.outbox_id = outbox_id
                 else:
                     state["last_outbox_id"] = None
             new_states.append(state)
@@ -175,6 +162,19 @@ def enqueue_report(store: ResultsStore, result: CheckResult, context: dict[str, 
     with store.engine.begin() as conn:
         store.enqueue(conn, kind="report", payload=payload, check=result.check, channel=channel,
                       dag_id=payload.get("dag_id"), run_id=payload.get("run_id"), task_id=payload.get("task_id"))
+
+
+# -- runbooks (issue 10): one diagnosis message per runbook run ---------------------------------
+def enqueue_diagnosis(store: ResultsStore, result: CheckResult, body: str, context: dict[str, Any],
+                      channel: str = "diagnosis") -> None:
+    """A runbook's diagnosis: `result.summary` is the headline, `body` the mrkdwn shown under it."""
+    payload = {"kind": "diagnosis", "check": result.check, "status": result.status, "summary": result.summary,
+               "body": body, "runbook": result.runbook, "provider": result.provider,
+               "checked_at": result.time.isoformat(), **ti_fields(context)}
+    with store.transaction() as conn:
+        store.enqueue(conn, kind="diagnosis", payload=payload, check=result.check, channel=channel,
+                      dag_id=payload.get("dag_id"), run_id=payload.get("run_id"), task_id=payload.get("task_id"))
+# -- end runbooks -----------------------------------------------------------------------------
 
 
 def enqueue_once(store: ResultsStore, payload: dict[str, Any]) -> bool:

@@ -19,9 +19,11 @@ from maintenance.results import utcnow
 MAX_CHECKS_PER_MESSAGE = 20   # Slack allows 50 blocks; past this the rest are counted, not listed
 
 _ICON = {"alert": ":red_circle:", "reminder": ":red_circle:", "recovered": ":large_green_circle:",
-         "crash": ":boom:", "report": ":white_check_mark:", "late": ":hourglass:", "config": ":warning:"}
+         "crash": ":boom:", "report": ":white_check_mark:", "late": ":hourglass:", "config": ":warning:",
+         "diagnosis": ":mag:"}
 _VERB = {"alert": "FAILING", "reminder": "STILL FAILING", "recovered": "RECOVERED", "crash": "TASK CRASHED",
-         "report": "REPORT", "late": "RUN LATE", "config": "CONFIG INVALID"}
+         "report": "REPORT", "late": "RUN LATE", "config": "CONFIG INVALID",
+         "diagnosis": "DIAGNOSIS"}
 
 
 def slack_escape(text: Any) -> str:
@@ -75,6 +77,11 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
     for payload in payloads[:MAX_CHECKS_PER_MESSAGE]:
         kind = payload["kind"] if payload["kind"] in _VERB else "report"
+        if kind == "diagnosis":   # runbooks (issue 10): body rendered and escaped by checks/diagnosis.render()
+            body = f"{_ICON[kind]} *{outside(payload.get('summary', ''))}*\n{payload.get('body', '')}"
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}})
+            text_lines.append(f"{_VERB[kind]} {outside(payload.get('summary', ''))}\n{payload.get('body', '')}")
+            continue
         contact = config.contacts.get(payload.get("provider") or "")
         name = outside(payload.get("check") or f"{payload.get('dag_id')}.{payload.get('task_id')}")
         head = f"{_ICON[kind]} *{name}* {_VERB[kind]}"
@@ -87,6 +94,10 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
         if since:
             detail.append(since)
         follow = [link for link in (_runbook_link(payload.get("runbook"), ui_base),) if link]
+        if payload.get("diagnosis_url"):     # runbooks (issue 10): the run this incident started
+            follow.append(_link(str(payload["diagnosis_url"]), "diagnosis run"))
+        if payload.get("diagnosis_note"):
+            follow.append(outside(payload["diagnosis_note"]))
         if contact and kind not in ("recovered", "report"):
             follow.append(f"call {slack_escape(contact.name)} ({slack_escape(contact.how)})")
             if contact.status_page:

@@ -20,6 +20,7 @@ class Due:
     result: CheckResult
     failures: int
     failing_since: datetime | None
+    outbox_id: int | None = None    # runbooks (issue 10): the enqueued message, to add the diagnosis link
 
 
 def fresh_state(check: str) -> dict[str, Any]:

@@ -70,12 +70,15 @@ def _origin(url: URL) -> tuple[str, str | None, int | None]:
 
 @functools.lru_cache(maxsize=256)
 def _codec(charset: str | None) -> str:
-    """The response's charset if Python knows it, else UTF-8 (with replacement), as a browser does."""
+    """The response's charset if Python knows it as a text encoding, else UTF-8 (with
+    replacement), as a browser does. base64, zlib, rot13... are codecs but not charsets."""
     if charset:
         try:
-            return codecs.lookup(charset).name
+            info = codecs.lookup(charset)
         except LookupError:
-            pass
+            return "utf-8"
+        if getattr(info, "_is_text_encoding", True):
+            return info.name
     return "utf-8"
 
 
@@ -93,7 +96,10 @@ async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
 
 
 def decode(raw: bytes, charset: str | None) -> str:
-    return raw.decode(_codec(charset), errors="replace")
+    try:
+        return raw.decode(_codec(charset), errors="replace")
+    except UnicodeError:   # a codec that refuses "replace" (idna) or everything (undefined, punycode)
+        return raw.decode("utf-8", errors="replace")
 
 
 async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *, need_body: bool,
@@ -154,8 +160,9 @@ def _shown_url(url: str) -> str:
 def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -> CheckResult:
     """Evaluate the endpoint's conditions against what the probe saw."""
     failed: list[tuple[str, str]] = []  # (placeholder, description)
+    clean = functools.partial(redact, secrets=endpoint.secrets)
     for condition in endpoint.parsed_conditions:
-        description = failure(condition, obs)
+        description = failure(condition, obs, clean)
         if description is not None:
             failed.append((condition.placeholder, _shown(endpoint, description)))
     metrics = {
@@ -184,7 +191,7 @@ def internal_error(endpoint: Endpoint, exc: BaseException) -> CheckResult:
     return CheckResult(
         check=endpoint.name, status="fail", reason=INTERNAL, target=_shown_url(endpoint.url), group=endpoint.group,
         critical=endpoint.critical, runbook=endpoint.runbook_id, provider=endpoint.provider,
-        summary=_shown(endpoint, f"internal error while checking: {type(exc).__name__}: {str(exc)[:200]}"),
+        summary=_shown(endpoint, f"internal error while checking: {type(exc).__name__}: {exc}")[:300],
         evidence={"exception": type(exc).__name__})
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from maintenance.hooks.http_policy import ProviderError
-from maintenance.hooks.probes import mongo_error
+from maintenance.hooks.mongo import mongo_error
 
 MAX_GROUPS = 500
 MAX_TIME_MS = 30_000        # each pipeline; a slower one answers MaxTimeMSExpired (a timeout)

@@ -167,10 +167,20 @@ def parse_retry_after(value: str | None) -> float | None:
 
 def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_POLICY,
          conn_id: str | None = None, secrets: Iterable[str | None] = (), expect_json: bool = False,
+         with_response: bool = False, recover: Callable[[ProviderError], Any] | None = None,
          sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> Any:
     """One logical HTTP call through a requests.Session, under the policy.
 
-    Returns the response (or its parsed JSON with expect_json); raises ProviderError.
+    Returns the response (or its parsed JSON with expect_json; (json, response) with
+    with_response too, for callers that also need the headers, e.g. Link paging); raises
+    ProviderError. A 2xx body that is not JSON is a MALFORMED ProviderError, never a bare
+    ValueError.
+
+    recover(error), for a call that is not idempotent (a POST that creates a job), runs after
+    each retryable failure (timeout, 5xx, dropped connection: the server may have acted on it),
+    after the back-off and before the next try or the final raise. It looks for what the failed
+    try may have created: a value other than None ends the call with that value; raising stops
+    the call. So a retry never creates a second job.
     """
     import requests  # a hook dependency; imported here to keep DAG parsing light
 
@@ -191,20 +201,29 @@ def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_P
                 if not expect_json:
                     return response
                 try:
-                    return response.json()
-                except ValueError:
+                    body = response.json()
+                except (ValueError, RecursionError):   # not JSON, or nested too deep to parse
                     snippet = redact(response.text[:120], secrets).replace("\n", " ")
                     raise ProviderError(MALFORMED, f"{method} {safe_url}: response is not valid JSON: {snippet!r}",
                                         status=response.status_code, conn_id=conn_id, attempts=attempt) from None
+                return (body, response) if with_response else body
             if reason in (RATE_LIMITED, HTTP_5XX):   # 503 may carry Retry-After too
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             last = ProviderError(reason, f"{method} {safe_url}: HTTP {response.status_code}{_detail(response, secrets)}",
                                  status=response.status_code, conn_id=conn_id, attempts=attempt)
-        if not last.retryable or attempt == policy.attempts:
+        final = attempt == policy.attempts
+        if not last.retryable or (final and recover is None):
             break
         wait = policy.delay(attempt, retry_after)
-        log.info("%s (try %d of %d); retrying in %.1fs", last, attempt, policy.attempts, wait)
+        if not final:
+            log.info("%s (try %d of %d); retrying in %.1fs", last, attempt, policy.attempts, wait)
         sleep(wait)
+        if recover is not None:
+            found = recover(last)
+            if found is not None:
+                return found
+        if final:
+            break
     assert last is not None
     raise last
 

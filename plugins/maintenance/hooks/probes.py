@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from maintenance.hooks.http_policy import (
-    CONNECTION, HTTP_4XX, MALFORMED, TIMEOUT, UNAUTHORIZED, ProviderError, RetryPolicy,
-)
+from maintenance.hooks.http_policy import HTTP_4XX, MALFORMED, UNAUTHORIZED, ProviderError, RetryPolicy
 
 # A credential probe answers quickly or not at all: two tries, short back-off.
 PROBE_POLICY = RetryPolicy(timeout=10, attempts=2, backoff_base=0.5, backoff_max=2.0)
@@ -137,6 +135,8 @@ def _mongo(conn_id: str, target: str) -> str:
     from airflow.providers.mongo.hooks.mongo import MongoHook
     from pymongo.errors import PyMongoError
 
+    from maintenance.hooks.mongo import mongo_error
+
     try:
         with MongoHook(mongo_conn_id=conn_id) as hook:
             hook.get_conn().admin.command("ping")
@@ -144,30 +144,6 @@ def _mongo(conn_id: str, target: str) -> str:
         reason, text = mongo_error(exc)
         raise ProviderError(reason, f"MongoDB ping: {text}", conn_id=conn_id) from None
     return "MongoDB answered ping (authenticated)"
-
-
-def mongo_error(exc: Exception) -> tuple[str, str]:
-    """(reason, message) of a pymongo error, without secrets: the error class and code only."""
-    from pymongo.errors import (
-        AutoReconnect, ConfigurationError, ConnectionFailure, ExecutionTimeout, NetworkTimeout, OperationFailure,
-        ServerSelectionTimeoutError,
-    )
-
-    name = type(exc).__name__
-    if isinstance(exc, OperationFailure):
-        name = str((exc.details or {}).get("codeName") or name)   # AuthenticationFailed, Unauthorized...
-        if exc.code in (13, 18):      # Unauthorized, AuthenticationFailed
-            return UNAUTHORIZED, f"{name} (code {exc.code})"
-        if isinstance(exc, ExecutionTimeout) or exc.code == 50:
-            return TIMEOUT, f"{name} (code {exc.code}: the query ran past its time limit)"
-        return "mongo_error", f"{name} (code {exc.code})"
-    if isinstance(exc, (ServerSelectionTimeoutError, NetworkTimeout)):
-        return TIMEOUT, f"no server answered in time ({name})"
-    if isinstance(exc, (ConnectionFailure, AutoReconnect)):
-        return CONNECTION, f"connection failed ({name})"
-    if isinstance(exc, ConfigurationError):
-        return HTTP_4XX, f"connection misconfigured ({name})"
-    return "mongo_error", name
 
 
 PROBES: dict[str, Callable[[str, str], str]] = {

@@ -100,6 +100,10 @@ class MaintenanceCheckOperator(BaseOperator):
                             try_number=ti.try_number, log_url=ti.log_url,
                             failure_threshold=None if self.uses_failure_threshold else 1,
                             complete=self.reports_every_check, immediate=frozenset({CONFIG_CHECK}))
+        if assessment.due:   # runbooks (issue 10): an incident in a group with a runbook starts it, once
+            from maintenance.operators.runbook_start import start_runbooks
+
+            start_runbooks(store, config, assessment, context)
         for result in results:
             quiet = " (maintenance window: not alerted)" if result.check in assessment.in_maintenance else ""
             self.log.info("%-5s %s: %s%s", result.status.upper(), result.check, result.summary, quiet)

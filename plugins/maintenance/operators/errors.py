@@ -38,4 +38,9 @@ class SentryReviewOperator(MaintenanceCheckOperator):
             except ProviderError as exc:
                 results.append(CheckResult(check=name, group="errors", status="fail", reason=exc.reason,
                                            summary=str(exc), provider="sentry", runbook="maintenance_daily"))
+            except Exception as exc:  # noqa: BLE001 - one surprise never takes the other checks down
+                self.log.exception("%s: unexpected error", name)
+                results.append(CheckResult(check=name, group="errors", status="fail", reason="internal_error",
+                                           summary=f"internal error while checking ({type(exc).__name__})",
+                                           provider="sentry", runbook="maintenance_daily"))
         return results

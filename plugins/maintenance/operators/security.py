@@ -43,6 +43,7 @@ def site_checks(site: ScanSite, config: MaintenanceConfig, *, runbook: str, run_
     from maintenance.hooks.http_policy import ProviderError
     from maintenance.hooks.results_db import results_store
     from maintenance.hooks.site import SiteHook, probe_tls
+    from maintenance.results import CheckResult
 
     scan = config.security_scan
     assert scan is not None
