@@ -179,3 +179,17 @@ def test_helm_connections_come_from_kubernetes_secrets_only(helm):
     text = (ROOT / "deploy" / "helm" / "values.yaml").read_text()
     for fragment in ("hooks.slack.com/services", "password:", "://airflow:airflow@"):
         assert fragment not in text
+
+
+def test_sentry_is_on_with_the_dsn_from_the_environment_only(compose, helm):
+    """The orchestrator's own errors go to Sentry (tests/dags/test_sentry_reporting.py runs this
+    configuration); the DSN is a secret: from .env / a Kubernetes secret, never in these files."""
+    for name, service in compose["services"].items():
+        if name in AIRFLOW_SERVICES:
+            assert str(service["environment"]["AIRFLOW__SENTRY__SENTRY_ON"]).lower() == "true", name
+            assert "SENTRY_DSN" not in service["environment"] and ".env" in service["env_file"], name
+    assert "\nSENTRY_DSN=" in (ROOT / ".env.example").read_text()
+    assert str(helm["config"]["sentry"]["sentry_on"]).lower() == "true"
+    refs = [e["secretRef"] for e in yaml.safe_load(helm["extraEnvFrom"]) if "secretRef" in e]
+    assert {"name": "maintenance-sentry", "optional": True} in refs
+    assert "ingest.sentry.io" not in (ROOT / "deploy" / "helm" / "values.yaml").read_text()
