@@ -109,6 +109,13 @@ class Endpoint(Strict):
     def _url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        try:
+            host = urlsplit(value).hostname or ""
+            host.encode("idna")
+        except (ValueError, UnicodeError) as exc:   # e.g. a label over 63 characters
+            raise ValueError(f"not a valid host name: {exc}") from None
+        if not host:
+            raise ValueError("has no host name")
         return value
 
     @model_validator(mode="after")
