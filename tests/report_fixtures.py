@@ -24,7 +24,9 @@ _COLUMNS = ("checked_at", "check_name", "target", "check_group", "status", "summ
 
 def uptime_rows(checks: list[str], *, days: int, now: datetime, interval_min: int = 5, seed: int = 7,
                 outages: int = 2, maintenance: tuple[datetime, datetime] | None = None,
-                critical: set[str] | None = None, stamp: Any = None) -> Iterator[tuple[Any, ...]]:
+                critical: set[str] | None = None, stamp: Any = None,
+                blip_rate: float = 0.002, maintenance_checks: set[str] | None = None,
+                ) -> Iterator[tuple[Any, ...]]:
     """Rows (tuples in _COLUMNS order; metrics and evidence as JSON text) of 5-minute results.
 
     Each check has up to `outages` outages of 10-90 minutes, 0.2 % single failed checks
@@ -49,11 +51,12 @@ def uptime_rows(checks: list[str], *, days: int, now: datetime, interval_min: in
             down[first:last] = b"\x01" * (last - first)
         target, group = f"https://example.org/{name}", "homepage" if index == 0 else "api"
         is_critical = critical is None or name in critical
+        quiet_here = quiet if maintenance_checks is None or name in maintenance_checks else [False] * steps
         ok_summary, warn_summary = f"{name}: ok", f"{name}: warn"
         draws = [rng.random() for _ in range(steps)]
         for step in range(steps):
             draw = draws[step]
-            blip = draw < 0.002
+            blip = draw < blip_rate
             if down[step] or blip:
                 status = "fail"
                 reason = reasons[(step + index) % 4]
@@ -65,7 +68,7 @@ def uptime_rows(checks: list[str], *, days: int, now: datetime, interval_min: in
                 summary = warn_summary if status == "warn" else ok_summary
                 metrics = f'{{"response_ms": {round(noise[(step * 7 + index) % 4099] * base, 1)}, "status_code": 200}}'
             yield (stamps[step], name, target, group, status, summary, reason, metrics, "{}", "uptime_monitor",
-                   "vercel", is_critical, quiet[step], "uptime_monitor", runs[step], "check_endpoints", 1)
+                   "vercel", is_critical, quiet_here[step], "uptime_monitor", runs[step], "check_endpoints", 1)
 
 
 def load(store: ResultsStore, rows: Iterator[tuple[Any, ...]]) -> int:
