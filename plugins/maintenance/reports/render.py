@@ -133,7 +133,7 @@ def render_check_page(name: str, series: list[tuple[datetime, float | None, str]
                       base: str = "", templates: Path | None = None) -> str:
     env = environment(str(templates or TEMPLATES))
     return env.get_template("status_check.html.j2").render(name=name, series=series, now=now, base=base,
-                                                           svg=svg_helpers())
+                                                           svg=svg_helpers(), timedelta_24h=timedelta(hours=24))
 
 
 # -- inline SVG for the status page (drawn per request: cheaper than a PNG, and crisp) -----------------
@@ -149,14 +149,14 @@ def bar_color(percent: float | None, counted: int = 1) -> str:
     return charts.AMBER if percent >= 99.0 else charts.RED
 
 
-def sparkline(values: list[float | None], width: int = 180, height: int = 28) -> str:
-    """SVG polyline points of a series scaled into width x height (gaps skipped)."""
+def sparkline(values: list[float | None], width: int = 160, height: int = 28) -> str:
+    """SVG polyline points of a series scaled between its own minimum and maximum (gaps skipped)."""
     known = [v for v in values if v is not None]
     if not known:
         return ""
-    top = max(known) or 1.0
+    low, span = min(known), (max(known) - min(known)) or 1.0
     step = width / max(1, len(values) - 1)
-    return " ".join(f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}"
+    return " ".join(f"{i * step:.1f},{height - 2 - ((v - low) / span) * (height - 4):.1f}"
                     for i, v in enumerate(values) if v is not None)
 
 
