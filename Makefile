@@ -28,6 +28,7 @@ test: install
 benchmark: install   # programs, not tests: each prints ratios and ends with one JSON line
 	$(PY) benchmarks/uptime_sweep.py
 	$(PY) benchmarks/backup_verify.py
+	$(PY) benchmarks/status_page.py
 
 clean:
 	rm -rf .airflow .pytest_cache

@@ -14,7 +14,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
-from maintenance.results import CheckResult, ResultsStore
+from maintenance.results import CheckResult, ResultsStore, check_results
 
 
 _COLUMNS = ("checked_at", "check_name", "target", "check_group", "status", "summary", "reason", "metrics",
@@ -71,9 +71,18 @@ def uptime_rows(checks: list[str], *, days: int, now: datetime, interval_min: in
                    "vercel", is_critical, quiet_here[step], "uptime_monitor", runs[step], "check_endpoints", 1)
 
 
-def load(store: ResultsStore, rows: Iterator[tuple[Any, ...]]) -> int:
+def load(store: ResultsStore, rows: Iterator[tuple[Any, ...]], rebuild_indexes: bool = False) -> int:
     """Bulk-write generated rows through the driver (a fixture and benchmark loader: the DAGs
-    write with ResultsStore.record). Rows must come from uptime_rows(stamp=stamp_for(store))."""
+    write with ResultsStore.record). Rows must come from uptime_rows(stamp=stamp_for(store)).
+    rebuild_indexes: drop check_results' indexes first and build them after (millions of rows)."""
+    if rebuild_indexes:
+        for index in check_results.indexes:
+            index.drop(store.engine, checkfirst=True)
+        try:
+            return load(store, rows)
+        finally:
+            for index in check_results.indexes:
+                index.create(store.engine, checkfirst=True)
     if store.engine.dialect.name == "postgresql":
         return _copy_postgres(store, rows)
     raw = store.engine.raw_connection()

@@ -510,26 +510,35 @@ class ResultsStore:
     def live_counts(self, windows: dict[str, datetime], checks: Iterable[str] | None = None,
                     ) -> dict[str, dict[str, dict[str, int]]]:
         """Counts per window and check, in one scan from the earliest start: {window: {check:
-        {counted, up, down, maintenance, skipped}}}. For the current day and the last 24 h."""
+        {counted, up, down, maintenance, skipped}}}. For the current day and the last 24 h.
+
+        The database only counts rows per (check, status, maintenance flag, windows entered);
+        the few groups are summed here.
+        """
         c = check_results.c
-        skipped = c.status == "skipped"
-        counted = sa.and_(~skipped, c.in_maintenance.is_(False))
-        kinds = {"counted": counted, "up": sa.and_(counted, c.status != "fail"),
-                 "down": sa.and_(counted, c.status == "fail"),
-                 "maintenance": sa.and_(~skipped, c.in_maintenance.is_(True)), "skipped": skipped}
-        columns = [sa.func.sum(sa.case((sa.and_(c.checked_at >= start, cond), 1), else_=0)).label(f"{w}|{k}")
-                   for w, start in windows.items() for k, cond in kinds.items()]
-        query = sa.select(c.check_name, *columns).where(c.checked_at >= min(windows.values())).group_by(c.check_name)
+        names = list(windows)
+        flags = [sa.case((c.checked_at >= windows[w], 1), else_=0).label(f"w{i}") for i, w in enumerate(names)]
+        query = (sa.select(c.check_name, c.status, c.in_maintenance, *flags, sa.func.count())
+                 .where(c.checked_at >= min(windows.values()))
+                 .group_by(c.check_name, c.status, c.in_maintenance, *flags))
         if checks is not None:
             query = query.where(c.check_name.in_(list(checks)))
-        found: dict[str, dict[str, dict[str, int]]] = {w: {} for w in windows}
+        empty = {"counted": 0, "up": 0, "down": 0, "maintenance": 0, "skipped": 0}
+        found: dict[str, dict[str, dict[str, int]]] = {w: {} for w in names}
         with self.engine.connect() as conn:
-            result = conn.execute(query)
-            keys = list(result.keys())[1:]
-            for row in result:
-                for key, value in zip(keys, row[1:]):
-                    window, kind = key.split("|")
-                    found[window].setdefault(row[0], {})[kind] = int(value or 0)
+            for row in conn.execute(query):
+                name, status, quiet, count = row[0], row[1], row[2], row[-1]
+                for index, window in enumerate(names):
+                    if not row[3 + index]:
+                        continue
+                    counts = found[window].setdefault(name, dict(empty))
+                    if status == "skipped":
+                        counts["skipped"] += count
+                    elif quiet:
+                        counts["maintenance"] += count
+                    else:
+                        counts["counted"] += count
+                        counts["down" if status == "fail" else "up"] += count
         return found
 
     def response_times(self, check: str, since: datetime) -> list[tuple[datetime, float | None, str]]:
@@ -541,37 +550,50 @@ class ResultsStore:
             return [(_aware(t), ms, status) for t, ms, status in conn.execute(query)]
 
     def incidents(self, since: datetime, checks: Iterable[str] | None = None,
-                  until: datetime | None = None) -> list[dict[str, Any]]:
-        """Runs of consecutive failures that started after `since` (maintenance and skipped results
-        neither open nor end one): check, start, end (None while ongoing), failed checks, reason.
+                  until: datetime | None = None, newest_failures: int | None = None) -> list[dict[str, Any]]:
+        """Runs of consecutive failures after `since` (maintenance and skipped results neither
+        open nor end one): check, start, end (None while ongoing), failed checks, reason.
 
         Found from the failures only: for each failure, the first later success of the same
-        check (an indexed look-up); failures sharing that success are one incident.
+        check (an indexed look-up); failures sharing that success are one incident. With
+        newest_failures, only that many of the newest failures are read (the status page's
+        recent incidents) and the oldest incident, possibly cut, is left out.
         """
         c = check_results.c
-        later = check_results.alias("later")
-        counted = sa.and_(c.in_maintenance.is_(False))
-        ended = (sa.select(sa.func.min(later.c.checked_at))
-                 .where(later.c.check_name == c.check_name, later.c.checked_at > c.checked_at,
-                        later.c.status.in_(("ok", "warn")), later.c.in_maintenance.is_(False))
-                 .scalar_subquery())
-        query = (sa.select(c.check_name, c.checked_at, c.reason, c.summary, ended.label("ended"))
-                 .where(c.status == "fail", counted, c.checked_at >= since).order_by(c.check_name, c.checked_at))
+        where = [c.status == "fail", c.in_maintenance.is_(False), c.checked_at >= since]
         if until is not None:
-            query = query.where(c.checked_at < until)
+            where.append(c.checked_at < until)
         if checks is not None:
-            query = query.where(c.check_name.in_(list(checks)))
+            where.append(c.check_name.in_(list(checks)))
+        failures = sa.select(c.check_name, c.checked_at, c.reason, c.summary).where(*where)
+        if newest_failures is not None:
+            failures = failures.order_by(c.checked_at.desc()).limit(newest_failures)
+        failures = failures.subquery("failures")
+        f, later = failures.c, check_results.alias("later")
+        # The next passing result: walk the check's (check_name, checked_at) index forward.
+        ended = (sa.select(later.c.checked_at)
+                 .where(later.c.check_name == f.check_name, later.c.checked_at > f.checked_at,
+                        later.c.status.in_(("ok", "warn")), later.c.in_maintenance.is_(False))
+                 .order_by(later.c.checked_at).limit(1).scalar_subquery())
+        query = sa.select(f.check_name, f.checked_at, f.reason, f.summary, ended.label("ended")) \
+            .order_by(f.check_name, f.checked_at)
         found: dict[tuple[str, Any], dict[str, Any]] = {}
+        count, oldest = 0, None
         with self.engine.connect() as conn:
             for row in conn.execute(query):
+                count += 1
                 key = (row.check_name, row.ended)
+                if oldest is None or row.checked_at < oldest[1]:
+                    oldest = (key, row.checked_at)
                 incident = found.get(key)
                 if incident is None:
-                    found[key] = {"check": row.check_name, "start": _aware(row.checked_at),
+                    found[key] = {"check": row.check_name, "start": _aware(_as_datetime(row.checked_at)),
                                   "end": _aware(_as_datetime(row.ended)), "reason": row.reason,
                                   "summary": row.summary, "failures": 1}
                 else:
                     incident["failures"] += 1
+        if newest_failures is not None and count >= newest_failures and oldest is not None:
+            found.pop(oldest[0], None)   # may have started before the newest failures read
         return sorted(found.values(), key=lambda i: i["start"])
 
     def open_alerts(self) -> list[dict[str, Any]]:

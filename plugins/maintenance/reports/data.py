@@ -80,19 +80,18 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
     rows = []
     for check in checks:
         mine = by_day[check.name]
-        now_counts = today_counts.get(check.name, {})
-        bars = []
-        for day in day_list:
-            counts = now_counts if day == today else mine.get(day, {})
-            bars.append({"day": day, "percent": percent(counts.get("up", 0), counts.get("counted", 0)),
-                         "down": counts.get("down", 0), "counted": counts.get("counted", 0),
-                         "maintenance": counts.get("maintenance", 0)})
+        now_counts = today_counts.get(check.name) or {}
+        counts = [mine.get(day) or {} for day in day_list[:-1]] + [now_counts]
+        counted = [c.get("counted", 0) for c in counts]
+        down = [c.get("down", 0) for c in counts]
+        bars = [{"day": day, "percent": 100.0 * (n - d) / n if n else None, "down": d, "counted": n,
+                 "maintenance": c.get("maintenance", 0)} for day, n, d, c in zip(day_list, counted, down, counts)]
 
         def window(n: int) -> float | None:
-            picked = bars[-n:]
-            return percent(sum(b["counted"] - b["down"] for b in picked), sum(b["counted"] for b in picked))
+            total = sum(counted[-n:])
+            return 100.0 * (total - sum(down[-n:])) / total if total else None
 
-        h24 = last_24h.get(check.name, {})
+        h24 = last_24h.get(check.name) or {}
         last = latest.get(check.name)
         state = "unknown" if last is None else ("maintenance" if last["in_maintenance"] else
                                                  "skipped" if last["status"] == "skipped" else
@@ -103,13 +102,14 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
             "uptime": {"24h": percent(h24.get("up", 0), h24.get("counted", 0)), "7d": window(7),
                        "30d": window(30), f"{days}d": window(days)},
             "bars": bars,
-            "p95": [(day, mine[day]["p95_ms"] if day in mine else None) for day in day_list[:-1]],
-            "p50": [(day, mine[day]["p50_ms"] if day in mine else None) for day in day_list[:-1]],
+            "p95": [(day, c.get("p95_ms")) for day, c in zip(day_list[:-1], counts)],
+            "p50": [(day, c.get("p50_ms")) for day, c in zip(day_list[:-1], counts)],
         })
     failing_critical = [r for r in rows if r["critical"] and r["state"] == "down"]
     endpoint_names = set(names)
     open_alerts = [a for a in store.open_alerts() if a["critical"] and a["check_name"] not in endpoint_names]
-    incidents = [incident_view(i, now) for i in store.incidents(now - timedelta(days=incident_days), names)]
+    incidents = [incident_view(i, now) for i in store.incidents(now - timedelta(days=incident_days), names,
+                                                                 newest_failures=max_incidents * 20)]
     incidents.sort(key=lambda i: i["start"], reverse=True)
     windows = list(windows)
     current = [w for w in windows if w.start <= now < w.start + w.duration]
