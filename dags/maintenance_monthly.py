@@ -3,6 +3,7 @@ dependencies; then the monthly report with its director's summary."""
 
 from airflow.sdk import DAG
 
+from maintenance.operators.analytics import TrafficAnalyticsOperator
 from maintenance.operators.backups import VerifyBackupsOperator
 from maintenance.operators.defaults import dag_settings
 from maintenance.operators.placeholder import NotImplementedCheckOperator
@@ -19,6 +20,7 @@ with DAG(**dag_settings("maintenance_monthly", schedule="0 5 1 * *", tags=["mont
         VerifyBackupsOperator(task_id="verify_backups"),
         NotImplementedCheckOperator(task_id="dependency_updates", check="dependencies.monthly",
                                     group="dependencies", planned_in="dependency updates"),
+        TrafficAnalyticsOperator(task_id="traffic_analytics", kind="monthly"),
     ]
     checks >> PeriodReportOperator(task_id="monthly_report", kind="monthly")
     checks >> RunOutcomeOperator(task_id="run_outcome")

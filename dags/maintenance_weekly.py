@@ -3,6 +3,7 @@ then the weekly report (rendered, published and announced whatever the checks' o
 
 from airflow.sdk import DAG
 
+from maintenance.operators.analytics import TrafficAnalyticsOperator
 from maintenance.operators.backups import BackupStatusOperator
 from maintenance.operators.defaults import dag_settings
 from maintenance.operators.placeholder import NotImplementedCheckOperator
@@ -17,6 +18,7 @@ with DAG(**dag_settings("maintenance_weekly", schedule="0 4 * * 1", tags=["weekl
                                     planned_in="security log review"),
         NotImplementedCheckOperator(task_id="check_dependency_updates", check="dependencies.updates",
                                     group="dependencies", planned_in="dependency scan (pip-audit, OSV, npm audit)"),
+        TrafficAnalyticsOperator(task_id="traffic_analytics", kind="weekly"),
     ]
     # The report runs after every check (trigger_rule all_done); run_outcome keeps the run red
     # when a check failed, since a green leaf would otherwise make it green.

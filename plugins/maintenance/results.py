@@ -137,6 +137,8 @@ alert_outbox = sa.Table(
 # rolled up once the day is over (check_daily_done marks the days rolled up, empty ones too).
 ix_results_check_time = sa.Index("ix_check_results_check_time", check_results.c.check_name,
                                  check_results.c.checked_at)
+ix_results_group_time = sa.Index("ix_check_results_group_time", check_results.c.check_group,
+                                 check_results.c.checked_at)   # the reports' non-uptime families
 ix_results_check_status_time = sa.Index("ix_check_results_check_status_time", check_results.c.check_name,
                                         check_results.c.status, check_results.c.checked_at)
 
@@ -201,7 +203,7 @@ class ResultsStore:
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_wal)
         metadata.create_all(self.engine)
-        for index in (ix_results_check_time, ix_results_check_status_time):   # tables created before issue 12
+        for index in (ix_results_check_time, ix_results_check_status_time, ix_results_group_time):   # tables created before issue 12
             index.create(self.engine, checkfirst=True)
 
     # -- results -------------------------------------------------------------------
@@ -373,6 +375,13 @@ class ResultsStore:
             self._roll_up_day(day)
         return len(todo)
 
+    def rollup_marker(self, since: date) -> tuple[int, Any]:
+        """(days rolled up since `since`, the latest roll-up time): changes whenever check_daily does."""
+        with self.engine.connect() as conn:
+            count, last = conn.execute(sa.select(sa.func.count(), sa.func.max(check_daily_done.c.rolled_at))
+                                       .where(check_daily_done.c.day >= since)).one()
+        return int(count), last
+
     def _roll_up_day(self, day: date) -> None:
         start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
         c = check_results.c
@@ -492,19 +501,25 @@ class ResultsStore:
             found[name] = entry
         return found
 
-    def daily(self, since: date, checks: Iterable[str] | None = None, with_metrics: bool = False) -> list[dict[str, Any]]:
-        """Rolled-up days (call roll_up first), ordered by check and day."""
-        columns = [col for col in check_daily.c if with_metrics or col.name != "metrics"]
-        query = sa.select(*columns).where(check_daily.c.day >= since) \
+    def daily(self, since: date, checks: Iterable[str] | None = None, with_metrics: bool = False,
+              columns: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Rolled-up days (call roll_up first), ordered by check and day; `columns` picks fewer."""
+        wanted = list(columns) if columns is not None else \
+            [col.name for col in check_daily.c if with_metrics or col.name != "metrics"]
+        for key in ("check_name", "day"):
+            if key not in wanted:
+                wanted.insert(0, key)
+        query = sa.select(*[check_daily.c[name] for name in wanted]).where(check_daily.c.day >= since) \
             .order_by(check_daily.c.check_name, check_daily.c.day)
         if checks is not None:
             query = query.where(check_daily.c.check_name.in_(list(checks)))
+        day_at = wanted.index("day")
+        rows = []
         with self.engine.connect() as conn:
-            result = conn.execute(query)
-            keys = list(result.keys())
-            rows = [dict(zip(keys, r)) for r in result]
-        for row in rows:
-            row["day"] = _as_date(row["day"])
+            for row in conn.execute(query):
+                entry = dict(zip(wanted, row))
+                entry["day"] = _as_date(row[day_at])
+                rows.append(entry)
         return rows
 
     def live_counts(self, windows: dict[str, datetime], checks: Iterable[str] | None = None,
@@ -565,10 +580,14 @@ class ResultsStore:
             where.append(c.checked_at < until)
         if checks is not None:
             where.append(c.check_name.in_(list(checks)))
-        failures = sa.select(c.check_name, c.checked_at, c.reason, c.summary).where(*where)
         if newest_failures is not None:
-            failures = failures.order_by(c.checked_at.desc()).limit(newest_failures)
-        failures = failures.subquery("failures")
+            # The newest failures' ids first (index only), then the incident query over those:
+            # an ORDER BY time ... LIMIT would walk the time index through every success.
+            with self.engine.connect() as conn:
+                found_ids = conn.execute(sa.select(c.id, c.checked_at).where(*where)).all()
+            found_ids.sort(key=lambda r: r[1], reverse=True)
+            where = [c.id.in_([r[0] for r in found_ids[:newest_failures]])]
+        failures = sa.select(c.check_name, c.checked_at, c.reason, c.summary).where(*where).subquery("failures")
         f, later = failures.c, check_results.alias("later")
         # The next passing result: walk the check's (check_name, checked_at) index forward.
         ended = (sa.select(later.c.checked_at)
@@ -592,7 +611,7 @@ class ResultsStore:
                                   "summary": row.summary, "failures": 1}
                 else:
                     incident["failures"] += 1
-        if newest_failures is not None and count >= newest_failures and oldest is not None:
+        if newest_failures is not None and len(found_ids) > newest_failures and oldest is not None:
             found.pop(oldest[0], None)   # may have started before the newest failures read
         return sorted(found.values(), key=lambda i: i["start"])
 
@@ -619,18 +638,31 @@ class ResultsStore:
 
     def group_results(self, groups: Iterable[str], since: datetime, until: datetime | None = None,
                       prefixes: Iterable[str] = ()) -> list[dict[str, Any]]:
-        """Results of non-uptime check families (backups, errors, performance...) in a period."""
+        """Results of non-uptime check families (backups, errors, performance...) in a period:
+        those of the groups, plus checks whose name starts with a prefix (each an index range)."""
         c = check_results.c
-        where = [c.checked_at >= since, sa.or_(c.check_group.in_(list(groups)),
-                                                *[c.check_name.startswith(p) for p in prefixes])]
-        if until is not None:
-            where.append(c.checked_at < until)
-        query = sa.select(check_results).where(*where).order_by(c.checked_at, c.id)
+        wanted = []
+        groups = list(groups)
+        if groups:
+            wanted.append(c.check_group.in_(groups))
+        rows: dict[int, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            rows = [dict(row._mapping) for row in conn.execute(query)]
-        for row in rows:
+            names: list[str] = []
+            for prefix in prefixes:   # the names first (an index range), then their rows by name and time
+                names += conn.execute(sa.select(c.check_name).distinct().where(
+                    c.check_name >= prefix, c.check_name < prefix[:-1] + chr(ord(prefix[-1]) + 1))).scalars().all()
+            if names:
+                wanted.append(c.check_name.in_(names))
+            for condition in wanted:   # one query each: an OR would stop either index from being used
+                query = sa.select(check_results).where(condition, c.checked_at >= since)
+                if until is not None:
+                    query = query.where(c.checked_at < until)
+                for row in conn.execute(query):
+                    rows[row.id] = dict(row._mapping)
+        found = sorted(rows.values(), key=lambda r: (_aware(r["checked_at"]), r["id"]))
+        for row in found:
             row["checked_at"] = _aware(row["checked_at"])
-        return rows
+        return found
 
 
 def _insert_ignore(engine: sa.Engine, table: sa.Table) -> Any:

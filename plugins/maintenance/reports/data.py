@@ -58,6 +58,25 @@ def incident_view(incident: dict[str, Any], now: datetime, until: datetime | Non
 
 
 # -- the status page --------------------------------------------------------------------------------
+_DAYS_CACHE: dict[tuple[str, date, tuple[str, ...]], tuple[Any, dict[str, dict[date, dict[str, Any]]]]] = {}
+
+
+def _rolled_days(store: ResultsStore, first_day: date, names: list[str]) -> dict[str, dict[date, dict[str, Any]]]:
+    """The rolled-up days of the checks, kept in this process until a day is rolled up (again):
+    the page is reloaded every minute, its past days change once a day."""
+    key = (store.url, first_day, tuple(names))
+    marker = store.rollup_marker(first_day)
+    cached = _DAYS_CACHE.get(key)
+    if cached is not None and cached[0] == marker:
+        return cached[1]
+    by_day: dict[str, dict[date, dict[str, Any]]] = {n: {} for n in names}
+    for row in store.daily(first_day, names, columns=("counted", "down", "maintenance", "p50_ms", "p95_ms")):
+        by_day[row["check_name"]][row["day"]] = row
+    if len(_DAYS_CACHE) > 16:
+        _DAYS_CACHE.clear()
+    _DAYS_CACHE[key] = (marker, by_day)
+    return by_day
+
 def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iterable[Any], *, now: datetime,
                      days: int = 90, incident_days: int = 14, max_incidents: int = 20) -> dict[str, Any]:
     """Everything the status page shows, from rollups (past days) and today's raw results.
@@ -70,9 +89,7 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
     first_day = today - timedelta(days=days - 1)
     store.roll_up(first_day, now)
     names = [c.name for c in checks]
-    by_day: dict[str, dict[date, dict[str, Any]]] = {n: {} for n in names}
-    for row in store.daily(first_day, names):
-        by_day[row["check_name"]][row["day"]] = row
+    by_day = _rolled_days(store, first_day, names)
     live = store.live_counts({"today": day_start(today), "24h": now - timedelta(hours=24)}, names)
     today_counts, last_24h = live["today"], live["24h"]
     latest = store.current_states(names)
