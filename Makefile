@@ -29,6 +29,7 @@ benchmark: install   # programs, not tests: each prints ratios and ends with one
 	$(PY) benchmarks/uptime_sweep.py
 	$(PY) benchmarks/backup_verify.py
 	$(PY) benchmarks/status_page.py
+	$(PY) benchmarks/dependency_scan.py
 
 clean:
 	rm -rf .airflow .pytest_cache

@@ -1,23 +1,23 @@
-"""Weekly, Monday 04:00 UTC: performance metrics, backup status, security logs, dependency updates;
-then the weekly report (rendered, published and announced whatever the checks' outcome)."""
+"""Weekly, Monday 04:00 UTC: performance metrics, backup status, security logs, dependency updates,
+traffic analytics; then the weekly report (rendered, published and announced whatever the checks' outcome)."""
 
 from airflow.sdk import DAG
 
 from maintenance.operators.analytics import TrafficAnalyticsOperator
 from maintenance.operators.backups import BackupStatusOperator
 from maintenance.operators.defaults import dag_settings
+from maintenance.operators.dependencies import DependencyScanOperator
+from maintenance.operators.performance import PerformanceReviewOperator
 from maintenance.operators.placeholder import NotImplementedCheckOperator
 from maintenance.operators.reports import PeriodReportOperator, RunOutcomeOperator
 
 with DAG(**dag_settings("maintenance_weekly", schedule="0 4 * * 1", tags=["weekly"])):
     checks = [
-        NotImplementedCheckOperator(task_id="review_performance_metrics", check="performance.weekly",
-                                    group="performance", planned_in="Vercel and Core Web Vitals review"),
+        PerformanceReviewOperator(task_id="review_performance_metrics", period="week"),
         BackupStatusOperator(task_id="check_backup_status"),
         NotImplementedCheckOperator(task_id="review_security_logs", check="security.logs", group="security",
-                                    planned_in="security log review"),
-        NotImplementedCheckOperator(task_id="check_dependency_updates", check="dependencies.updates",
-                                    group="dependencies", planned_in="dependency scan (pip-audit, OSV, npm audit)"),
+                                    planned_in="security log review: Atlas events and the admin audit log, issue 9"),
+        DependencyScanOperator(task_id="check_dependency_updates"),
         TrafficAnalyticsOperator(task_id="traffic_analytics", kind="weekly"),
     ]
     # The report runs after every check (trigger_rule all_done); run_outcome keeps the run red

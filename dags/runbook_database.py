@@ -1,19 +1,22 @@
-"""Triggered by hand during an incident: database connection errors (Atlas status, connection string, IP access list, logs)."""
+"""Database connection errors: Atlas status and cluster state, the connection string (SRV, TXT,
+hosts), the IP access list, a timed ping, recent project events; then one Slack diagnosis.
+Started by hand, or by an incident in a check of group `database` (runbooks.auto_start)."""
 
 from airflow.sdk import DAG
 
 from maintenance.operators.defaults import dag_settings
-from maintenance.operators.placeholder import NotImplementedCheckOperator
+from maintenance.operators.runbooks import DiagnoseOperator, RunbookStepOperator
 
-with DAG(**dag_settings("runbook_database", schedule=None, tags=["runbook", "database"])):
-    # Diagnostic steps are independent: one failing must not stop the others.
-    [
-        NotImplementedCheckOperator(task_id="check_atlas_status", check="database.check_atlas_status", group="database",
-                                    planned_in="runbook: Atlas status page and cluster state"),
-        NotImplementedCheckOperator(task_id="verify_connection_string", check="database.verify_connection_string", group="database",
-                                    planned_in="runbook: connect with mongo_default"),
-        NotImplementedCheckOperator(task_id="check_network_access", check="database.check_network_access", group="database",
-                                    planned_in="runbook: Atlas IP access list"),
-        NotImplementedCheckOperator(task_id="review_connection_logs", check="database.review_connection_logs", group="database",
-                                    planned_in="runbook: Atlas connection logs"),
-    ]
+STEPS = {
+    "check_atlas_status": "database.check_atlas_status",
+    "verify_connection_string": "database.verify_connection_string",
+    "check_network_access": "database.check_network_access",
+    "ping_database": "database.ping_database",
+    "review_connection_logs": "database.review_connection_logs",
+}
+
+with DAG(**dag_settings("runbook_database", schedule=None, tags=["runbook", "database"]),
+         is_paused_upon_creation=False):
+    # Independent steps: one failing never stops the others; the diagnosis reads them all.
+    [RunbookStepOperator(task_id=task_id, step=step) for task_id, step in STEPS.items()] \
+        >> DiagnoseOperator(task_id="diagnose", steps=list(STEPS))

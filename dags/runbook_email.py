@@ -1,19 +1,22 @@
-"""Triggered by hand during an incident: email delivery issues (Mailgun/SendGrid status, API keys, blacklists, logs)."""
+"""Email delivery issues (Mailgun or SendGrid): provider status and delivery rates, key and
+sending domain, DNS blocklists through the configured resolver, bounces; then one Slack
+diagnosis. Started by hand (params below), or by an incident in a check of group `email`."""
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 from maintenance.operators.defaults import dag_settings
-from maintenance.operators.placeholder import NotImplementedCheckOperator
+from maintenance.operators.runbooks import DiagnoseOperator, RunbookStepOperator
 
-with DAG(**dag_settings("runbook_email", schedule=None, tags=["runbook", "email"])):
-    # Diagnostic steps are independent: one failing must not stop the others.
-    [
-        NotImplementedCheckOperator(task_id="check_email_dashboard", check="email.check_email_dashboard", group="email",
-                                    planned_in="runbook: Mailgun or SendGrid stats"),
-        NotImplementedCheckOperator(task_id="verify_api_keys", check="email.verify_api_keys", group="email",
-                                    planned_in="runbook: email API key"),
-        NotImplementedCheckOperator(task_id="check_blacklist_status", check="email.check_blacklist_status", group="email",
-                                    planned_in="runbook: DNSBL lookups"),
-        NotImplementedCheckOperator(task_id="review_email_logs", check="email.review_email_logs", group="email",
-                                    planned_in="runbook: bounces and failures"),
-    ]
+STEPS = {
+    "check_email_dashboard": "email.check_email_dashboard",
+    "verify_api_keys": "email.verify_api_keys",
+    "check_blacklist_status": "email.check_blacklist_status",
+    "review_email_logs": "email.review_email_logs",
+}
+
+with DAG(**dag_settings("runbook_email", schedule=None, tags=["runbook", "email"]),
+         is_paused_upon_creation=False,
+         params={"recipient": Param("", type="string", description="An address that did not get its mail")}):
+    # Independent steps: one failing never stops the others; the diagnosis reads them all.
+    [RunbookStepOperator(task_id=task_id, step=step) for task_id, step in STEPS.items()] \
+        >> DiagnoseOperator(task_id="diagnose", steps=list(STEPS))

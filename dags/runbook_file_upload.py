@@ -1,19 +1,23 @@
-"""Triggered by hand during an incident: file upload failures (storage credentials, size limits, MIME types, logs)."""
+"""File upload failures: storage credentials, a canary put/get/delete, the app's size limit and
+MIME validation through its upload endpoint, one named upload, Sentry; then one Slack diagnosis.
+Started by hand (params below), or by an incident in a check of group `storage`."""
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 from maintenance.operators.defaults import dag_settings
-from maintenance.operators.placeholder import NotImplementedCheckOperator
+from maintenance.operators.runbooks import DiagnoseOperator, RunbookStepOperator
 
-with DAG(**dag_settings("runbook_file_upload", schedule=None, tags=["runbook", "storage"])):
-    # Diagnostic steps are independent: one failing must not stop the others.
-    [
-        NotImplementedCheckOperator(task_id="check_storage_credentials", check="storage.check_storage_credentials", group="storage",
-                                    planned_in="runbook: S3/R2 credentials"),
-        NotImplementedCheckOperator(task_id="verify_file_size_limits", check="storage.verify_file_size_limits", group="storage",
-                                    planned_in="runbook: size limits"),
-        NotImplementedCheckOperator(task_id="check_mime_validation", check="storage.check_mime_validation", group="storage",
-                                    planned_in="runbook: MIME type validation"),
-        NotImplementedCheckOperator(task_id="review_upload_logs", check="storage.review_upload_logs", group="storage",
-                                    planned_in="runbook: upload errors"),
-    ]
+STEPS = {
+    "check_storage_credentials": "file_upload.check_storage_credentials",
+    "test_canary_upload": "file_upload.canary_upload",
+    "verify_file_size_limits": "file_upload.verify_file_size_limits",
+    "check_mime_validation": "file_upload.check_mime_validation",
+    "review_upload_logs": "file_upload.review_upload_logs",
+}
+
+with DAG(**dag_settings("runbook_file_upload", schedule=None, tags=["runbook", "storage"]),
+         is_paused_upon_creation=False,
+         params={"upload_key": Param("", type="string", description="An object key of a failed upload to look at")}):
+    # Independent steps: one failing never stops the others; the diagnosis reads them all.
+    [RunbookStepOperator(task_id=task_id, step=step) for task_id, step in STEPS.items()] \
+        >> DiagnoseOperator(task_id="diagnose", steps=list(STEPS))

@@ -1,19 +1,23 @@
-"""Triggered by hand during an incident: payment failures (Stripe/M-Pesa status, API keys, webhooks, processing logs)."""
+"""Payment failures: Stripe status and key, webhook endpoints and undelivered events, failed
+payments by code; Daraja OAuth, callback URLs, an STK push query; Sentry; then one Slack
+diagnosis. Started by hand (params below), or by an incident in a check of group `payments`."""
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 from maintenance.operators.defaults import dag_settings
-from maintenance.operators.placeholder import NotImplementedCheckOperator
+from maintenance.operators.runbooks import DiagnoseOperator, RunbookStepOperator
 
-with DAG(**dag_settings("runbook_payments", schedule=None, tags=["runbook", "payments"])):
-    # Diagnostic steps are independent: one failing must not stop the others.
-    [
-        NotImplementedCheckOperator(task_id="check_payment_dashboards", check="payments.check_payment_dashboards", group="payments",
-                                    planned_in="runbook: Stripe and Daraja status"),
-        NotImplementedCheckOperator(task_id="verify_api_keys", check="payments.verify_api_keys", group="payments",
-                                    planned_in="runbook: Stripe and Daraja credentials"),
-        NotImplementedCheckOperator(task_id="check_webhook_logs", check="payments.check_webhook_logs", group="payments",
-                                    planned_in="runbook: Stripe webhook deliveries"),
-        NotImplementedCheckOperator(task_id="review_payment_logs", check="payments.review_payment_logs", group="payments",
-                                    planned_in="runbook: failed payments"),
-    ]
+STEPS = {
+    "check_payment_dashboards": "payments.check_payment_dashboards",
+    "verify_api_keys": "payments.verify_api_keys",
+    "check_webhook_logs": "payments.check_webhook_logs",
+    "review_payment_logs": "payments.review_payment_logs",
+}
+
+with DAG(**dag_settings("runbook_payments", schedule=None, tags=["runbook", "payments"]),
+         is_paused_upon_creation=False,
+         params={"mpesa_checkout_request_id": Param("", type="string",
+                                                    description="An M-Pesa STK push (CheckoutRequestID, ws_CO_...) to look up")}):
+    # Independent steps: one failing never stops the others; the diagnosis reads them all.
+    [RunbookStepOperator(task_id=task_id, step=step) for task_id, step in STEPS.items()] \
+        >> DiagnoseOperator(task_id="diagnose", steps=list(STEPS))

@@ -7,6 +7,9 @@ errors use the ApiError shape. Also: OAuth client credentials at /api/oauth/toke
 
 State is plain data the tests set: snapshots, schedule, cluster, and how on-demand snapshots
 and restore jobs progress (`on_demand` = "completed" | "failed" | "stuck", after `polls` GETs).
+Faults: `post_faults` spoil the answers to the next POSTs that create a snapshot or restore job
+(("after", fault): the job is created, then the answer is lost; ("before", status): refused,
+nothing created); `token_ttl` makes OAuth tokens expire (and be refused) after that many seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import re
 import secrets
 import tarfile
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -88,15 +92,25 @@ class AtlasServer:
                         "backupEnabled": True, "pitEnabled": True, "mongoDBVersion": "8.0.4"}
         self.on_demand = "completed"     # completed | failed | stuck
         self.polls = 2                   # GETs of an on-demand snapshot before it reaches its end state
+        self.initial_status = "queued"   # "completed": a (tiny) cluster's snapshot is done at once
         self.restore_polls = 1           # GETs of a restore job before it has its delivery URL
         self.archive = mongodump_archive({"app.users": b"\x05\x00\x00\x00\x00" * 10, "app.orders": b"\x05\x00\x00\x00\x00"})
         self.client_id, self.client_secret = "sa-client", "sa-SECRET"
-        self.tokens: set[str] = set()
+        self.tokens: dict[str, float] = {}             # token -> when it stops being accepted
+        self.token_ttl = 3600.0                        # seconds a token is accepted
+        self.token_expires_in: float | None = None     # what the token answer says (default: token_ttl)
+        self.post_faults: list[tuple[str, Any]] = []   # ("after", "timeout"|"drop"|status) / ("before", status)
+        self.fault_delay = 1.5                         # seconds a "timeout" answer is held back
+        self.list_faults = 0                           # the next N GETs of the snapshot list answer 500
         self.nonces: set[str] = set()
         self.jobs: dict[str, dict[str, Any]] = {}
         self.created: list[dict[str, Any]] = []       # POST bodies of on-demand snapshots
         self.accepts: list[tuple[str, str]] = []      # (path, Accept) of every authorised API call
         self.unauthorized = 0
+        # project level (runbook_database): IP access list and events (newest first)
+        self.access_list: list[dict[str, Any]] = [{"cidrBlock": "203.0.113.0/24", "comment": "workers",
+                                                   "groupId": project_id, "links": []}]
+        self.events: list[dict[str, Any]] = []
         self.server = LocalServer(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -134,7 +148,7 @@ class AtlasServer:
     def _authorised(self, request: Request) -> bool:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            return header[7:] in self.tokens
+            return self.tokens.get(header[7:], 0) > time.time()
         if not header.startswith("Digest "):
             return False
         fields = dict((k, v1 or v2) for k, v1, v2 in re.findall(r'(\w+)=(?:"([^"]*)"|([^\s,]+))', header[7:]))
@@ -159,8 +173,24 @@ class AtlasServer:
         if (user, password) != (self.client_id, self.client_secret) or b"grant_type=client_credentials" not in request.body:
             return json_reply({"error": "invalid_client"}, 401)
         token = secrets.token_hex(16)
-        self.tokens.add(token)
-        return json_reply({"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
+        self.tokens[token] = time.time() + self.token_ttl
+        expires_in = self.token_ttl if self.token_expires_in is None else self.token_expires_in
+        return json_reply({"access_token": token, "expires_in": expires_in, "token_type": "Bearer"})
+
+    def _creating(self, create: Any) -> Reply:
+        """A POST that creates something, through the programmed faults."""
+        when, fault = self.post_faults.pop(0) if self.post_faults else (None, None)
+        if when == "before":
+            return self._error(int(fault), "UNEXPECTED_ERROR", "try again later")
+        reply = create()
+        if when == "after" and reply[0] == 200:
+            if fault == "drop":
+                raise ConnectionAbortedError("connection dropped after the job was created")
+            if fault == "timeout":
+                time.sleep(self.fault_delay)      # the client has given up by now
+            else:
+                return self._error(int(fault), "UNEXPECTED_ERROR", "internal error")
+        return reply
 
     # -- routes ------------------------------------------------------------------------------------
     def __call__(self, request: Request) -> Reply:
@@ -172,6 +202,9 @@ class AtlasServer:
             return self._token(request)
         if not self._authorised(request):
             return self._challenge()
+        project = f"/api/atlas/v2/groups/{self.project_id}"
+        if path in (f"{project}/accessList", f"{project}/events"):
+            return self._project_list(path[len(project):], request, query)
         prefix = f"/api/atlas/v2/groups/{self.project_id}/clusters/{self.cluster_name}"
         if not path.startswith(prefix):
             return self._error(404, "RESOURCE_NOT_FOUND", f"no resource at {path}")
@@ -186,19 +219,18 @@ class AtlasServer:
         if rest == "/backup/schedule":
             return json_reply(self.schedule)
         if rest == "/backup/snapshots" and request.method == "GET":
+            if self.list_faults > 0:
+                self.list_faults -= 1
+                return self._error(500, "UNEXPECTED_ERROR", "listing failed")
             return self._page(self.snapshots, query)
         if rest == "/backup/snapshots" and request.method == "POST":
-            return self._take(request)
+            return self._creating(lambda: self._take(request))
         if match := re.fullmatch(r"/backup/snapshots/([\w-]+)", rest):
             return self._get_snapshot(match.group(1))
         if rest == "/backup/restoreJobs" and request.method == "POST":
-            body = request.json()
-            if body.get("deliveryType") != "download" or not any(s["id"] == body.get("snapshotId") for s in self.snapshots):
-                return self._error(400, "INVALID_ATTRIBUTE", "bad restore job")
-            job = {"id": f"job{len(self.jobs) + 1}", "snapshotId": body["snapshotId"], "deliveryType": "download",
-                   "cancelled": False, "failed": False, "expired": False, "deliveryUrl": [], "links": [], "_polls": 0}
-            self.jobs[job["id"]] = job
-            return json_reply(self._public(job))
+            return self._creating(lambda: self._restore_job(request))
+        if rest == "/backup/restoreJobs" and request.method == "GET":
+            return self._page(list(self.jobs.values()), query)
         if match := re.fullmatch(r"/backup/restoreJobs/([\w-]+)", rest):
             job = self.jobs.get(match.group(1))
             if job is None:
@@ -209,6 +241,30 @@ class AtlasServer:
                 job["finishedAt"] = iso(datetime.now(timezone.utc))
             return json_reply(self._public(job))
         return self._error(404, "RESOURCE_NOT_FOUND", f"no resource at {path}")
+
+    def _restore_job(self, request: Request) -> Reply:
+        body = request.json()
+        if body.get("deliveryType") != "download" or not any(s["id"] == body.get("snapshotId") for s in self.snapshots):
+            return self._error(400, "INVALID_ATTRIBUTE", "bad restore job")
+        job = {"id": f"job{len(self.jobs) + 1}", "snapshotId": body["snapshotId"], "deliveryType": "download",
+               "cancelled": False, "failed": False, "expired": False, "deliveryUrl": [], "links": [], "_polls": 0}
+        self.jobs[job["id"]] = job
+        return json_reply(self._public(job))
+
+    def _project_list(self, rest: str, request: Request, query: dict[str, list[str]]) -> Reply:
+        """GET /groups/{id}/accessList and /groups/{id}/events (minDate/maxDate filter, newest first)."""
+        if request.headers.get("Accept", "") != V2023:
+            return self._error(406, "INVALID_VERSION_DATE", f"{rest} is served as {V2023}")
+        if rest == "/accessList":
+            return self._page(self.access_list, query)
+        events = sorted(self.events, key=lambda e: e["created"], reverse=True)
+        if query.get("clusterNames"):
+            events = [e for e in events if e.get("clusterName") in query["clusterNames"]]
+        if query.get("minDate"):
+            events = [e for e in events if e["created"] >= query["minDate"][0]]
+        if query.get("maxDate"):
+            events = [e for e in events if e["created"] <= query["maxDate"][0]]
+        return self._page(events, query)
 
     @staticmethod
     def _public(item: dict[str, Any]) -> dict[str, Any]:
@@ -234,7 +290,7 @@ class AtlasServer:
         if any(s.get("_on_demand") and s["status"] in ("queued", "inProgress") for s in self.snapshots):
             return self._error(409, "SNAPSHOT_ALREADY_IN_PROGRESS", "an on-demand snapshot is already in progress")
         self.created.append(body)
-        item = snapshot(f"od{len(self.created)}", 0, status="queued", kind="onDemand")
+        item = snapshot(f"od{len(self.created)}", 0, status=self.initial_status, kind="onDemand")
         item.update(description=body.get("description"), _on_demand=True, _polls=0,
                     expiresAt=iso(datetime.now(timezone.utc) + timedelta(days=int(body["retentionInDays"]))))
         self.snapshots.insert(0, item)
@@ -261,6 +317,8 @@ class CloudflareServer:
         self.token, self.account_id = token, account_id
         self.locks: dict[str, list[dict[str, Any]]] = {}
         self.lifecycles: dict[str, list[dict[str, Any]]] = {}
+        self.public_r2_dev: set[str] = set()                      # buckets whose r2.dev URL is on
+        self.custom_domains: dict[str, list[dict[str, Any]]] = {}
         self.server = LocalServer(self)
 
     def __enter__(self) -> "CloudflareServer":
@@ -278,6 +336,14 @@ class CloudflareServer:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return json_reply({"success": False, "errors": [{"code": 10000, "message": "Authentication error"}],
                                "messages": [], "result": None}, 403)
+        domains = re.fullmatch(rf"/client/v4/accounts/{self.account_id}/r2/buckets/([\w.-]+)/domains/(managed|custom)",
+                               urlsplit(request.path).path)
+        if domains and request.method == "GET":
+            bucket, kind = domains.groups()
+            result: dict[str, Any] = (
+                {"bucketId": f"id-{bucket}", "domain": f"pub-{bucket}.r2.dev", "enabled": bucket in self.public_r2_dev}
+                if kind == "managed" else {"domains": self.custom_domains.get(bucket, [])})
+            return json_reply({"success": True, "errors": [], "messages": [], "result": result})
         match = re.fullmatch(rf"/client/v4/accounts/{self.account_id}/r2/buckets/([\w.-]+)/(lock|lifecycle)",
                              urlsplit(request.path).path)
         if not match or request.method != "GET":

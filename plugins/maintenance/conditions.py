@@ -16,7 +16,7 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from maintenance.durations import format_duration, parse_duration
 
@@ -72,7 +72,7 @@ class Observation:
         if self._json is _MISSING:
             try:
                 self._json = json.loads(self.body or "")
-            except ValueError:
+            except (ValueError, RecursionError):   # not JSON, or nested deeper than Python recurses
                 self._json = None
         return self._json
 
@@ -202,7 +202,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _shown(cond: Condition, value: Any) -> str:
+def _shown(cond: Condition, value: Any, clean: Callable[[str], str] | None = None) -> str:
     if value is _MISSING:
         return "missing"
     if value is None:
@@ -210,6 +210,8 @@ def _shown(cond: Condition, value: Any) -> str:
     if cond.placeholder == "CERTIFICATE_EXPIRATION" and not cond.function:
         return format_duration(value)
     shown = _text(value)
+    if clean is not None:
+        shown = clean(shown)   # before the cut: a secret cut in two would no longer be found
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
@@ -241,14 +243,16 @@ def _holds(cond: Condition, value: Any) -> bool:
     return not passed if cond.op == "!=" else passed
 
 
-def describe(cond: Condition, value: Any) -> str:
-    return f"{cond.left_label} ({_shown(cond, value)}) {cond.op} {cond.right_text}"
+def describe(cond: Condition, value: Any, clean: Callable[[str], str] | None = None) -> str:
+    """The condition with the value seen; `clean` (redaction) applies to the value before it
+    is cut to 80 characters."""
+    return f"{cond.left_label} ({_shown(cond, value, clean)}) {cond.op} {cond.right_text}"
 
 
-def failure(cond: Condition, obs: Observation) -> str | None:
+def failure(cond: Condition, obs: Observation, clean: Callable[[str], str] | None = None) -> str | None:
     """None when the condition holds, else its description with the value seen (the fast path)."""
     value = _resolve(cond, obs)
-    return None if _holds(cond, value) else describe(cond, value)
+    return None if _holds(cond, value) else describe(cond, value, clean)
 
 
 def evaluate(cond: Condition, obs: Observation) -> tuple[bool, str]:

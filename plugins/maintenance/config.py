@@ -8,10 +8,14 @@ Conditions are parsed here, at load time, so a typo never waits for 3 a.m. to sh
 from __future__ import annotations
 
 import functools
+import logging
 import os
-from datetime import datetime, timedelta, timezone
+import re
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -28,9 +32,14 @@ from pydantic import (
 
 from maintenance.conditions import Condition, ConditionError, parse_condition
 from maintenance.durations import parse_duration
+from maintenance.parse_settings import DEFAULT_CONFIG_PATH, PROJECT_ROOT, config_path, file_key  # noqa: F401
+from maintenance import parse_settings
 
-DEFAULT_CONFIG_PATH = "include/config/maintenance.yaml"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
+
+
+
+_SECRET_KEY = re.compile(r"(?i)key|token|secret|password|passwd|sig|auth")
 
 
 class ConfigError(ValueError):
@@ -54,7 +63,8 @@ PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidat
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the validators are built on first use, not at import (every DAG parse imports this)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Site(Strict):
@@ -80,7 +90,8 @@ class LoginFlow(Strict):
 class Endpoint(Strict):
     name: str = Field(min_length=1)
     url: str
-    group: Literal["homepage", "api", "admin", "payments", "other"] = "other"
+    # database, email and storage: endpoints whose failure starts that runbook (runbooks.auto_start)
+    group: Literal["homepage", "api", "admin", "payments", "database", "email", "storage", "other"] = "other"
     critical: bool = False
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     headers: dict[str, str] = {}
@@ -99,6 +110,31 @@ class Endpoint(Strict):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+    @model_validator(mode="after")
+    def _one_authorization(self) -> "Endpoint":
+        # aiohttp refuses a request with both, at probe time: say so at load, naming the endpoint.
+        if "@" in self.url and urlsplit(self.url).username is not None \
+                and any(k.lower() == "authorization" for k in self.headers):
+            raise ValueError(f"endpoint {self.name!r}: the URL carries user:password@ and the headers set "
+                             "Authorization; keep one of them")
+        return self
+
+    @functools.cached_property
+    def secrets(self) -> tuple[str, ...]:
+        """What this endpoint sends that must never come back out: URL user-info, key-like
+        query values, configured header values (redacted from everything a response gives)."""
+        parts = urlsplit(self.url)
+        found: list[str] = []
+        if parts.password:
+            found += [unquote(parts.password), f"{unquote(parts.username or '')}:{unquote(parts.password)}"]
+        found += [value for key, value in parse_qsl(parts.query) if _SECRET_KEY.search(key) and value]
+        for value in self.headers.values():
+            found.append(value)
+            scheme, _, token = value.partition(" ")
+            if token and scheme.lower() in ("bearer", "basic", "token", "apikey"):
+                found.append(token)
+        return tuple(s for s in found if len(s) >= 3)
 
     @field_validator("conditions")
     @classmethod
@@ -121,7 +157,7 @@ class Endpoint(Strict):
 
     @property
     def runbook_id(self) -> str:
-        return self.runbook or ("runbook_payments" if self.group == "payments" else "uptime_monitor")
+        return self.runbook or RUNBOOK_BY_GROUP.get(self.group, "uptime_monitor")
 
 
 class Uptime(Strict):
@@ -129,6 +165,9 @@ class Uptime(Strict):
     user_agent: str = "maintenance-uptime/1.0"
     ca_file: str | None = None                  # extra CA bundle (PEM) for sites on a private CA
     target_percent: float = Field(99.5, gt=0, le=100)   # daily uptime below this is reported
+    # Bytes of a response body read for [BODY] conditions and login checks (the whole body when
+    # smaller), within the endpoint's timeout; the rest is not downloaded.
+    body_limit: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
 
 class Alerting(Strict):
@@ -137,6 +176,9 @@ class Alerting(Strict):
     success_threshold: int = Field(1, ge=1)
     renotify_after: PositiveDuration = timedelta(hours=4)
     send_on_resolved: bool = True
+    # An undelivered Slack message is given up (dead-lettered, kept and reported) after this.
+    outbox_max_age: PositiveDuration = timedelta(hours=24)
+    slack_timeout: PositiveDuration = timedelta(seconds=10)   # per POST to the webhook
     # Where the Airflow UI lives, for log links in messages (default: [api] base_url).
     ui_base_url: str | None = None
 
@@ -371,6 +413,186 @@ class Reports(Strict):
     status_page_days: int = Field(90, ge=7, le=400)
 
 
+# -- reviews (issue 9): dependency scan, security scan, performance, security logs, audit -----------
+class LockFileSource(Strict):
+    """A lock file of the application: read from a path or an HTTP URL (raw file of its repository)."""
+
+    name: str = Field(min_length=1, pattern=r"^[\w.-]+$")   # label: dependencies.vulnerabilities.<name>
+    path: str | None = None
+    url: str | None = None
+    conn_id: str | None = None                  # http connection for url: password = token (Bearer)
+    format: Literal["auto", "package-lock", "requirements", "poetry"] = "auto"
+
+    @model_validator(mode="after")
+    def _one_place(self) -> "LockFileSource":
+        if (self.path is None) == (self.url is None):
+            raise ValueError(f"lock file {self.name!r}: give exactly one of path or url")
+        return self
+
+
+class IgnoredVulnerability(Strict):
+    id: str = Field(min_length=1)               # advisory id or alias (GHSA-..., PYSEC-..., CVE-...)
+    reason: str = Field(min_length=1)
+    until: date | None = None                   # after this date the advisory is reported again
+
+
+class Dependencies(Strict):
+    enabled: bool = True
+    own_requirements: bool = True               # scan the orchestrator's own requirements.txt too
+    lock_files: list[LockFileSource] = []
+    osv_url: str = "https://api.osv.dev"
+    pypi_url: str = "https://pypi.org"
+    npm_url: str = "https://registry.npmjs.org"
+    batch_size: int = Field(1000, ge=1, le=1000)  # OSV querybatch: at most 1,000 queries a request
+    check_outdated: bool = True
+    max_outdated_lookups: int = Field(300, ge=0)  # registry lookups per lock file (direct dependencies first)
+    ignore: list[IgnoredVulnerability] = []
+
+
+class ExposedPath(Strict):
+    path: str = Field(pattern=r"^/")
+    signature: str                              # regex the body must match (multiline) to be a finding
+
+
+class ScanSite(Strict):
+    url: str = Field(pattern=r"^https://")
+    http_url: str | None = None                 # where plain HTTP answers; default: http://<host>/
+    exposed_files: bool = True                  # probe /.git/config, .env variants and exposed_paths
+
+
+class SecurityScan(Strict):
+    enabled: bool = True
+    sites: list[ScanSite] = []                  # default: site.url
+    exposed_paths: list[ExposedPath] = []       # besides /.git/config and the .env variants
+    tls_warn_days: int = Field(30, ge=1)
+    ca_file: str | None = None                  # extra CA bundle for sites on a private CA
+    check_atlas_access_list: bool = True        # atlas: section + connection needed
+    check_buckets: bool = True                  # storage: buckets (S3 public access block, R2 r2.dev access)
+
+
+class Performance(Strict):
+    enabled: bool = True
+    origins: list[str] = []                     # default: [site.url]
+    pages: list[str] = []                       # page URLs, besides the origins
+    form_factor: Literal["PHONE", "DESKTOP", "TABLET", "ALL"] = "PHONE"
+    crux_conn_id: str = "crux_api"              # http: password = Google API key (Chrome UX Report API)
+    psi_conn_id: str = "pagespeed_api"          # http, optional: host, password = key (default: the CrUX key)
+    history_periods: int = Field(10, ge=2, le=40)   # CrUX History collection periods (weekly)
+    regression_factor: float = Field(1.5, gt=1)      # p95 this period above this x the last period: flagged
+    min_probe_samples: int = Field(10, ge=1)
+    slowest: int = Field(3, ge=1)
+
+
+class AuditFields(Strict):
+    user: str = "user"
+    action: str = "action"
+    time: str = "timestamp"
+    success: str = "success"                    # bool, for logins
+    role: str = "new_role"                      # role changes: the role given
+
+
+class SecurityLogs(Strict):
+    enabled: bool = True
+    atlas_events: bool = True                   # atlas: section + connection needed
+    mongo_conn_id: str = "mongo_default"
+    database: str | None = None                 # default: the connection's schema
+    collection: str | None = "admin_audit"      # None: no application audit log
+    fields: AuditFields = AuditFields()
+    login_action: str = "login"
+    role_change_action: str = "role_change"
+    admin_roles: list[str] = ["admin", "owner", "superuser"]
+    max_failed_logins_per_hour: int = Field(10, ge=0)
+    expected_event_types: list[str] = []        # Atlas event types that are planned: summarised, not alerted
+# -- runbooks (issue 10): the four diagnostic DAGs and how they start themselves ---------------
+RUNBOOK_BY_GROUP = {"database": "runbook_database", "payments": "runbook_payments",
+                    "email": "runbook_email", "storage": "runbook_file_upload"}
+RUNBOOK_DAGS = frozenset(RUNBOOK_BY_GROUP.values())
+
+
+class RunbookAutoStart(Strict):
+    """A check of a group with a runbook opens an incident: the runbook runs once for it."""
+
+    enabled: bool = True
+    max_runs_per_hour: int = Field(2, ge=1, le=60)      # circuit breaker, per runbook
+    groups: dict[str, str] = RUNBOOK_BY_GROUP            # check group -> runbook DAG id
+
+    @field_validator("groups")
+    @classmethod
+    def _known(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value.values()) - RUNBOOK_DAGS)
+        if unknown:
+            raise ValueError(f"unknown runbook DAG(s) {', '.join(unknown)} (known: {', '.join(sorted(RUNBOOK_DAGS))})")
+        return value
+
+
+class DatabaseRunbook(Strict):
+    mongo_conn_id: str = "mongo_default"
+    status_url: str = "https://status.mongodb.com/api/v2/summary.json"   # Statuspage JSON
+    egress_ip: str | None = None                         # our address as Atlas sees it; else asked of:
+    egress_echo_url: str | None = "https://checkip.amazonaws.com"         # answers the caller's IP
+    connect_timeout_ms: int = Field(5000, ge=100, le=60000)
+    events_hours: int = Field(24, ge=1, le=24 * 14)      # project events looked at
+
+
+class PaymentsRunbook(Strict):
+    stripe_status_url: str = "https://status.stripe.com/current"         # not Statuspage
+    max_pending_webhooks: int = Field(5, ge=0)           # undelivered events (older than the grace) above this: fail
+    pending_grace_minutes: int = Field(10, ge=0)         # younger events may still be in flight
+    max_failed_payment_rate: float = Field(0.2, ge=0, le=1)
+    mpesa_callback_urls: list[str] = []                  # must answer from outside (any HTTP status but 5xx)
+    mpesa_shortcode: str | None = None                   # STK push query; passkey in mpesa_daraja extra.passkey
+    sentry_query: str = "is:unresolved payment"
+
+
+class EmailRunbook(Strict):
+    status_url: str | None = None                        # default: the provider's Statuspage summary
+    sending_ips: list[str] = []
+    dnsbl_zones: list[str] = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
+    domain_zones: list[str] = ["dbl.spamhaus.org"]       # domain-based lists (the sending domain)
+    max_bounce_rate: float = Field(0.05, ge=0, le=1)
+    max_complaint_rate: float = Field(0.001, ge=0, le=1)
+    max_failed_rate: float = Field(0.10, ge=0, le=1)
+    max_suppression_growth: int = Field(50, ge=0)        # new bounces in 24 h above this: warn
+
+
+class FileUploadRunbook(Strict):
+    buckets: list[str] = []                              # names under storage.buckets; empty: all
+    canary_bytes: int = Field(1024 * 1024, ge=1, le=100 * 1024 * 1024)
+    canary_prefix: str = "maintenance-canary/uploads/"
+    upload_url: str | None = None                        # the app's upload endpoint (multipart POST)
+    upload_conn_id: str | None = None                    # http connection: password = bearer token
+    upload_field: str = "file"
+    max_upload_bytes: int | None = Field(None, ge=1)     # the app's limit: at it accepted, above it rejected
+    allowed_type: str = "image/png"                      # sent with the size probes
+    disallowed_type: str = "application/x-msdownload"    # must be rejected
+    sentry_query: str = "is:unresolved upload"
+
+
+class Runbooks(Strict):
+    resolver: str | None = None                          # DNS resolver "ip" or "ip:port"; None: the system's
+    auto_start: RunbookAutoStart = RunbookAutoStart()
+    database: DatabaseRunbook = DatabaseRunbook()
+    payments: PaymentsRunbook = PaymentsRunbook()
+    email: EmailRunbook = EmailRunbook()
+    file_upload: FileUploadRunbook = FileUploadRunbook()
+
+    @field_validator("resolver")
+    @classmethod
+    def _resolver(cls, value: str | None) -> str | None:
+        if value is not None:
+            import ipaddress
+
+            host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+            try:
+                ipaddress.ip_address(host)
+                if port:
+                    assert 0 < int(port) < 65536
+            except (ValueError, AssertionError):
+                raise ValueError(f"{value!r}: expected an IP address, optionally with :port") from None
+        return value
+# -- end runbooks ------------------------------------------------------------------------------
+
+
 class MaintenanceConfig(Strict):
     site: Site
     endpoints: list[Endpoint] = []
@@ -390,17 +612,23 @@ class MaintenanceConfig(Strict):
     vercel: Vercel | None = None
     uptimerobot: UptimeRobot | None = None
     pingdom: Pingdom | None = None
+    # reviews (issue 9)
+    dependencies: Dependencies | None = None
+    security_scan: SecurityScan | None = None
+    performance: Performance | None = None
+    security_logs: SecurityLogs | None = None
+    runbooks: Runbooks = Runbooks()                   # issue 10
     analytics: Analytics | None = None          # issue 12
     reports: Reports = Reports()                # issue 12
 
     @model_validator(mode="after")
     def _cross_references(self) -> "MaintenanceConfig":
-        names = [e.name for e in self.endpoints]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(e.name for e in self.endpoints)
+        duplicates = sorted(n for n, c in counts.items() if c > 1)
         if duplicates:
             raise ValueError(f"endpoints: duplicate name(s) {', '.join(duplicates)}")
         for index, window in enumerate(self.maintenance_windows):
-            unknown = [n for n in window.endpoints if n not in names]
+            unknown = [n for n in window.endpoints if n not in counts]
             if unknown:
                 raise ValueError(f"maintenance_windows[{index}].endpoints: unknown endpoint(s) {', '.join(unknown)}")
         return self
@@ -430,44 +658,106 @@ def _explain(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
-def config_path() -> Path:
-    path = Path(os.environ.get("MAINTENANCE_CONFIG", DEFAULT_CONFIG_PATH))
-    return path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: ten times faster on large files
+
+
+def _read(path: Path) -> Any:
+    """The file's YAML as Python data; every way it can be malformed is a ConfigError."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text: byte 0x{exc.object[exc.start]:02x} on line {line}") from None
+    try:
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        raise ConfigError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+    except (ValueError, OverflowError) as exc:   # e.g. an integer of thousands of digits
+        raise ConfigError(f"{path}: not valid YAML: {str(exc)[:120]}") from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> MaintenanceConfig:
     """Read and validate the config; raise ConfigError naming the file and key."""
     path = Path(path) if path is not None else config_path()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
-        raise ConfigError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    raw = _read(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: (top level): expected a mapping of sections, got {type(raw).__name__}")
     try:
         return MaintenanceConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{path}: {_key_path(e['loc'])}: {_explain(e)}" for e in exc.errors()]
+        lines = [f"{path}: {_key_path(e['loc'])}: {_explain(e)}" for e in exc.errors()[:20]]
         raise ConfigError("\n".join(lines)) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: (top level): nested too deeply") from None
+    except (OverflowError, ValueError, TypeError) as exc:   # a validator outside pydantic's wrapping
+        raise ConfigError(f"{path}: (top level): {type(exc).__name__}: {str(exc)[:160]}") from None
 
 
-_cache: dict[Path, tuple[float, MaintenanceConfig]] = {}
+_cache: dict[Path, tuple[tuple[float, int], MaintenanceConfig, str | None]] = {}
+
+
+def last_valid_path(path: Path) -> Path:
+    """Where the last configuration that validated is kept (beside Airflow's own state)."""
+    home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+    return home / f"{path.stem}.last_valid{path.suffix or '.yaml'}"
+
+
+def _remember(path: Path) -> None:
+    keep = last_valid_path(path)
+    try:
+        text = path.read_bytes()
+        if not keep.exists() or keep.read_bytes() != text:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            tmp = keep.with_suffix(keep.suffix + f".{os.getpid()}.tmp")
+            tmp.write_bytes(text)
+            tmp.replace(keep)   # atomic: a parallel parser never reads half a file
+    except OSError as exc:
+        log.warning("could not keep a copy of the valid config at %s: %s", keep, exc.strerror)
+
+
+def _fallback(path: Path) -> MaintenanceConfig:
+    """The last valid configuration, or (never valid yet) an empty one that checks nothing."""
+    keep = last_valid_path(path)
+    if keep.exists():
+        try:
+            return load_config(keep)
+        except ConfigError:
+            log.error("the kept copy %s does not validate either", keep)
+    return MaintenanceConfig.model_validate(
+        {"site": {"name": "unconfigured (the config file is invalid)", "url": "https://invalid.example"}})
 
 
 def get_config() -> MaintenanceConfig:
-    """load_config() of MAINTENANCE_CONFIG, cached until the file changes (DAG parsing calls it often)."""
+    """The configuration of MAINTENANCE_CONFIG, cached until the file changes.
+
+    An invalid file never silences monitoring (as Prometheus on a failed reload): the DAGs
+    keep running on the last valid configuration and `config_problem()` says what is wrong,
+    which uptime_monitor reports to Slack as the check `config`.
+    """
     path = config_path()
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        return load_config(path)
+    key = tuple(file_key(path))
     cached = _cache.get(path)
-    if cached and cached[0] == mtime:
+    if cached and cached[0] == key:
         return cached[1]
-    config = load_config(path)
-    _cache[path] = (mtime, config)
+    try:
+        config, problem = load_config(path), None
+        _remember(path)
+    except ConfigError as exc:
+        problem = str(exc)
+        log.error("invalid configuration, running on the last valid one: %s", problem)
+        config = _fallback(path)
+    _cache[path] = (key, config, problem)
+    parse_settings.save(path, list(key), parse_settings.settings_of(config))
     return config
+
+
+def config_problem() -> str | None:
+    """What is wrong with the config file get_config() last read, or None when it is valid."""
+    cached = _cache.get(config_path())
+    return cached[2] if cached else None

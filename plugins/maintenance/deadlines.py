@@ -15,8 +15,6 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from maintenance.durations import format_duration
 
 log = logging.getLogger(__name__)
@@ -43,29 +41,30 @@ async def run_is_late(dag_id: str, late_after: str, context: dict[str, Any] | No
 
 def alert_late(dag_id: str, late_after: str, context: dict[str, Any]) -> int:
     """Enqueue one 'late' message for the run (idempotent) and deliver the outbox; returns the number sent."""
-    from maintenance.alerting import _airflow_base_url, deliver
+    from maintenance.alerting import enqueue_once, ui_base_url
     from maintenance.config import get_config
     from maintenance.hooks.results_db import results_store
-    from maintenance.results import alert_outbox
+    from maintenance.notifications.slack import MaintenanceNotifier
 
     config = get_config()
     store = results_store(config.results.conn_id)
     dag_run = context.get("dag_run") or {}
     run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "?"
     deadline_time = (context.get("deadline") or {}).get("deadline_time")
-    ui_base = (config.alerting.ui_base_url or _airflow_base_url()).rstrip("/")
+    ui_base = ui_base_url(config)
     payload = {
         "kind": "late", "check": None, "dag_id": dag_id, "run_id": run_id, "task_id": TASK_ID,
         "summary": f"run still not finished {late_after} after it was queued"
                    + (f" (deadline {deadline_time})" if deadline_time else ""),
         "runbook": dag_id, "log_url": f"{ui_base}/dags/{dag_id}/runs/{run_id}",
     }
-    with store.engine.begin() as conn:
-        # A trigger may run more than once: one message per run, whatever happens.
-        exists = conn.execute(sa.select(alert_outbox.c.id).where(
-            alert_outbox.c.kind == "late", alert_outbox.c.dag_id == dag_id,
-            alert_outbox.c.run_id == run_id)).first()
-        if exists is None:
-            store.enqueue(conn, kind="late", payload=payload, dag_id=dag_id, run_id=run_id, task_id=TASK_ID)
+    enqueue_once(store, payload)   # a trigger may run more than once: one message per run
     log.warning("%s run %s is late (%s)", dag_id, run_id, late_after)
-    return deliver(store, config, task=(dag_id, run_id, TASK_ID))
+    return MaintenanceNotifier().deliver({"ti": _RunRef(dag_id, run_id, TASK_ID)})
+
+
+class _RunRef:
+    """The task key of a deadline message (the notifier scopes delivery by it)."""
+
+    def __init__(self, dag_id: str, run_id: str, task_id: str) -> None:
+        self.dag_id, self.run_id, self.task_id, self.try_number, self.log_url = dag_id, run_id, task_id, None, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -9,17 +10,32 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 
+MAX_SECONDS = 100 * 365 * 86400   # a century: anything longer is a typo (and overflows timedelta arithmetic)
+
+
+def _bounded(seconds: float, text: object) -> timedelta:
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS or seconds < -MAX_SECONDS:
+        raise ValueError(f"duration {str(text)[:40]!r} is out of range (at most 100 years)")
+    return timedelta(seconds=seconds)
+
+
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
     """Parse "4h", "90s", "1h30m"; a bare number means seconds."""
     if isinstance(text, timedelta):
-        return text
+        return _bounded(text.total_seconds(), text)
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
-    if isinstance(text, (int, float)):
+    if isinstance(text, int):
+        if abs(text) > MAX_SECONDS:
+            raise ValueError(f"duration {str(text)[:40]!r} is out of range (at most 100 years)")
         return timedelta(seconds=text)
+    if isinstance(text, float):
+        return _bounded(text, text)
     s = str(text).strip().replace(" ", "")
+    if len(s) > 64:
+        raise ValueError(f"not a duration: {s[:40]!r}... (use e.g. 30s, 5m, 4h, 14d)")
     if re.fullmatch(r"\d+(\.\d+)?", s):
-        return timedelta(seconds=float(s))
+        return _bounded(float(s), s)
     pos, total = 0, 0.0
     for match in _PART.finditer(s):
         if match.start() != pos:
@@ -28,7 +44,7 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
         pos = match.end()
     if pos != len(s) or not s:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 4h, 14d)")
-    return timedelta(seconds=total)
+    return _bounded(total, s)
 
 
 def format_duration(seconds: float) -> str:

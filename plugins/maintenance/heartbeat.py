@@ -19,14 +19,15 @@ error is logged, never raised.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from maintenance.config import Heartbeat, get_config
-from maintenance.hooks.http_policy import RetryPolicy
+if TYPE_CHECKING:   # imported when a ping is sent, not when a DAG file is parsed
+    from maintenance.config import Heartbeat
 
 log = logging.getLogger(__name__)
 
-PING_POLICY = RetryPolicy(timeout=5, attempts=2, backoff_base=1.0, backoff_max=2.0)
+PING_ATTEMPTS = 2   # one short call and one retry (timeout 5 s each)
+
 Event = Literal["start", "success", "fail"]
 
 
@@ -41,10 +42,13 @@ def ping(dag_id: str, event: Event) -> bool:
     try:
         from airflow.sdk.exceptions import AirflowNotFoundException
 
+        from maintenance.config import Heartbeat, get_config
         from maintenance.hooks.http import PolicyHttpHook
+        from maintenance.hooks.http_policy import RetryPolicy
 
         settings = get_config().heartbeat or Heartbeat()
-        hook = PolicyHttpHook(settings.conn_id, policy=PING_POLICY)
+        policy = RetryPolicy(timeout=5, attempts=PING_ATTEMPTS, backoff_base=1.0, backoff_max=2.0)
+        hook = PolicyHttpHook(settings.conn_id, policy=policy)
         try:
             hook.session  # noqa: B018 - resolves the connection
         except AirflowNotFoundException:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 import sqlalchemy as sa
 
@@ -74,6 +75,8 @@ def not_configured(check: str, group: str, how: str) -> CheckResult:
                        summary=f"skipped: not configured ({how})")
 
 
+# The schema as of the newest migration (plugins/maintenance/migrations/versions/). A change
+# here needs a migration there: existing databases only change through Alembic.
 metadata = sa.MetaData()
 
 check_results = sa.Table(
@@ -108,15 +111,17 @@ alert_state = sa.Table(
     sa.Column("last_alert_at", sa.DateTime(timezone=True)),
     sa.Column("last_outbox_id", sa.Integer),                           # the open incident's alert
     sa.Column("updated_at", sa.DateTime(timezone=True)),
+    sa.Column("owner", sa.String(500)),                 # "dag_id.task_id" that assesses this check
+    sa.Column("last_failed_run_id", sa.String(250)),    # a run's retries count as one failure
 )
 
 alert_outbox = sa.Table(
     "alert_outbox", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("kind", sa.String(20), nullable=False),   # alert, reminder, recovered, crash
+    sa.Column("kind", sa.String(20), nullable=False),   # alert, reminder, recovered, crash, late, report
     sa.Column("check_name", sa.String(200)),
-    sa.Column("channel", sa.String(20), nullable=False, default="now"),  # now | digest
+    sa.Column("channel", sa.String(20), nullable=False, default="now"),  # now | digest | report
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("dag_id", sa.String(250)),
     sa.Column("run_id", sa.String(250)),
@@ -127,7 +132,51 @@ alert_outbox = sa.Table(
     sa.Column("cancelled_at", sa.DateTime(timezone=True)),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
+    sa.Column("uncertain", sa.Integer, nullable=False, default=0),   # sends Slack may have received (hung)
+    sa.Column("dead_at", sa.DateTime(timezone=True)),                # given up: kept, counted, reported
 )
+
+# When the Slack webhook may next be called (Retry-After), shared by every sender.
+delivery_gate = sa.Table(
+    "delivery_gate", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.Text),
+)
+
+_STATE_DEFAULTS = {"consecutive_failures": 0, "consecutive_successes": 0, "alerting": False,
+                   "failing_since": None, "last_alert_at": None, "last_outbox_id": None,
+                   "updated_at": None, "owner": None, "last_failed_run_id": None}
+_PENDING = sa.and_(alert_outbox.c.delivered_at.is_(None), alert_outbox.c.cancelled_at.is_(None),
+                   alert_outbox.c.dead_at.is_(None))
+
+
+# -- reviews (issue 9): the OSV advisory cache ---------------------------------------------------
+# One row per advisory, keyed by id: an advisory whose `modified` is unchanged is not fetched again.
+osv_vulns = sa.Table(
+    "osv_vulns", metadata,
+    sa.Column("vuln_id", sa.String(200), primary_key=True),
+    sa.Column("modified", sa.String(64), nullable=False, default=""),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+# -- runbooks (issue 10): automatic starts of the runbook DAGs (the circuit breaker's memory) ----
+runbook_starts = sa.Table(
+    "runbook_starts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("runbook", sa.String(250), nullable=False, index=True),   # DAG id of the runbook
+    sa.Column("run_id", sa.String(250)),                                # the diagnosis run
+    sa.Column("outcome", sa.String(20), nullable=False),                # started | exists | suppressed | error
+    sa.Column("checks", sa.JSON, nullable=False),                       # the checks whose incident started it
+    sa.Column("detail", sa.Text),
+    sa.Column("dag_id", sa.String(250)),                                # the task that started it
+    sa.Column("source_run_id", sa.String(250)),
+    sa.Column("task_id", sa.String(250)),
+)
+# -- end runbooks --------------------------------------------------------------------------------
 
 
 # -- reports and status page (issue 12): indexes and daily rollups --------------------------------
@@ -190,26 +239,49 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
-class ResultsStore:
-    """History of check results, alert state and the alert outbox, on one database URL."""
+def _state(row: Any) -> dict[str, Any]:
+    state = dict(row._mapping)
+    for key in ("failing_since", "last_alert_at", "updated_at"):
+        state[key] = _aware(state[key])
+    return state
 
-    def __init__(self, url: str) -> None:
+
+class ResultsStore:
+    """History of check results, alert state and the alert outbox, on one database URL.
+
+    Only this class touches these tables. Writers that must not interleave (alert state
+    updates) use `transaction()`: SQLite takes its write lock at BEGIN (IMMEDIATE), Postgres
+    locks the state rows (`lock_alert_states`), so concurrent workers never lose an update.
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
         kwargs: dict[str, Any] = {"future": True}
-        if url.startswith("sqlite"):
+        self.sqlite = url.startswith("sqlite")
+        if self.sqlite:
             # Parallel tasks share the file: wait for locks instead of failing at once.
             kwargs["connect_args"] = {"timeout": 30}
         self.url = url
         self.engine = sa.create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            sa.event.listen(self.engine, "connect", _sqlite_wal)
-        metadata.create_all(self.engine)
-        for index in (ix_results_check_time, ix_results_check_status_time, ix_results_group_time):   # tables created before issue 12
-            index.create(self.engine, checkfirst=True)
+        if self.sqlite:
+            sa.event.listen(self.engine, "connect", _sqlite_connect)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
+        if migrate:
+            from maintenance.migrations import upgrade
+
+            upgrade(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A write transaction that serialises with every other writer of alert state."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield conn
 
     # -- results -------------------------------------------------------------------
     def record(self, results: Iterable[CheckResult], *, dag_id: str | None = None, run_id: str | None = None,
                task_id: str | None = None, try_number: int | None = None,
-               in_maintenance: Iterable[str] = ()) -> int:
+               in_maintenance: Iterable[str] = (), conn: sa.Connection | None = None) -> int:
         maintenance = set(in_maintenance)
         rows = [
             {
@@ -224,13 +296,19 @@ class ResultsStore:
         ]
         if rows:
             today = utcnow().date()
-            late = {_utc_day(r["checked_at"]) for r in rows} - {today}
-            late = {d for d in late if d < today}
-            with self.engine.begin() as conn:
-                conn.execute(check_results.insert(), rows)
-                self._keep_latest(conn, rows)
+            late = {d for d in {_utc_day(r["checked_at"]) for r in rows} if d < today}
+
+            def write(target: sa.Connection) -> None:
+                target.execute(check_results.insert(), rows)
+                self._keep_latest(target, rows)       # issue 12: the status page's latest state
                 if late:   # a result for a day already rolled up: roll that day up again
-                    conn.execute(check_daily_done.delete().where(check_daily_done.c.day.in_(late)))
+                    target.execute(check_daily_done.delete().where(check_daily_done.c.day.in_(late)))
+
+            if conn is not None:
+                write(conn)
+            else:
+                with self.engine.begin() as own:
+                    write(own)
         return len(rows)
 
     def history(self, check: str | None = None, since: datetime | None = None,
@@ -265,32 +343,50 @@ class ResultsStore:
             conn.execute(check_daily_done.delete().where(check_daily_done.c.day < cutoff.date()))
             conn.execute(alert_outbox.delete().where(
                 alert_outbox.c.created_at < cutoff,
-                sa.or_(alert_outbox.c.delivered_at.is_not(None), alert_outbox.c.cancelled_at.is_not(None)),
+                sa.or_(alert_outbox.c.delivered_at.is_not(None), alert_outbox.c.cancelled_at.is_not(None),
+                       alert_outbox.c.dead_at.is_not(None)),
             ))
         return done
 
     # -- alert state -------------------------------------------------------------------
-    def alert_states(self, checks: Iterable[str]) -> dict[str, dict[str, Any]]:
-        names = list(checks)
+    def alert_states(self, checks: Iterable[str] | None = None, *, alerting: bool | None = None,
+                     ) -> dict[str, dict[str, Any]]:
+        query = sa.select(alert_state).order_by(alert_state.c.check_name)
+        if checks is not None:
+            query = query.where(alert_state.c.check_name.in_(list(checks)))
+        if alerting is not None:
+            query = query.where(alert_state.c.alerting.is_(alerting))
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(alert_state).where(alert_state.c.check_name.in_(names))).all()
-        states = {}
-        for row in rows:
-            state = dict(row._mapping)
-            for key in ("failing_since", "last_alert_at", "updated_at"):
-                state[key] = _aware(state[key])
-            states[state["check_name"]] = state
-        return states
+            return {state["check_name"]: state for state in map(_state, conn.execute(query))}
+
+    def lock_alert_states(self, conn: sa.Connection, checks: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Inside `transaction()`: the states of these checks, created if new, locked until commit."""
+        names = sorted(set(checks))   # one order for every worker: no deadlocks
+        if not names:
+            return {}
+        insert = (_dialect_insert(conn))(alert_state).values(
+            [{"check_name": n, **_STATE_DEFAULTS} for n in names]).on_conflict_do_nothing(index_elements=["check_name"])
+        conn.execute(insert)
+        query = sa.select(alert_state).where(alert_state.c.check_name.in_(names)).order_by(alert_state.c.check_name)
+        if not self.sqlite:
+            query = query.with_for_update()
+        return {state["check_name"]: state for state in map(_state, conn.execute(query))}
+
+    def owned_states(self, conn: sa.Connection, owner: str) -> dict[str, dict[str, Any]]:
+        """Inside `transaction()`: every state a task owns (to find checks removed from the config)."""
+        query = sa.select(alert_state).where(alert_state.c.owner == owner).order_by(alert_state.c.check_name)
+        if not self.sqlite:
+            query = query.with_for_update()
+        return {state["check_name"]: state for state in map(_state, conn.execute(query))}
 
     def save_alert_states(self, states: Iterable[dict[str, Any]], conn: sa.Connection) -> None:
+        """Write back states read with lock_alert_states (the rows exist)."""
         for state in states:
-            exists = conn.execute(sa.select(alert_state.c.check_name).where(
-                alert_state.c.check_name == state["check_name"])).first()
-            if exists:
-                conn.execute(alert_state.update().where(
-                    alert_state.c.check_name == state["check_name"]).values(**state))
-            else:
-                conn.execute(alert_state.insert().values(**state))
+            values = {k: v for k, v in state.items() if k != "check_name"}
+            conn.execute(alert_state.update().where(alert_state.c.check_name == state["check_name"]).values(**values))
+
+    def forget_states(self, conn: sa.Connection, checks: Iterable[str]) -> None:
+        conn.execute(alert_state.delete().where(alert_state.c.check_name.in_(list(checks))))
 
     # -- outbox ---------------------------------------------------------------------------
     def enqueue(self, conn: sa.Connection, *, kind: str, payload: dict[str, Any], check: str | None = None,
@@ -299,38 +395,42 @@ class ResultsStore:
         result = conn.execute(alert_outbox.insert().values(
             created_at=now or utcnow(), kind=kind, check_name=check, channel=channel,
             payload=json.loads(json.dumps(payload, default=str)), dag_id=dag_id, run_id=run_id,
-            task_id=task_id, attempts=0,
+            task_id=task_id, attempts=0, uncertain=0,
         ))
         return int(result.inserted_primary_key[0])
 
-    def cancel(self, conn: sa.Connection, outbox_id: int, now: datetime | None = None) -> bool:
-        """Cancel an alert nobody has received yet (the check recovered on a retry, before delivery).
+    def has_message(self, conn: sa.Connection, *, kind: str, dag_id: str, run_id: str) -> bool:
+        return conn.execute(sa.select(alert_outbox.c.id).where(
+            alert_outbox.c.kind == kind, alert_outbox.c.dag_id == dag_id,
+            alert_outbox.c.run_id == run_id)).first() is not None
 
-        An alert whose delivery was already attempted (Slack was down when the last try
-        failed) is a page that is owed: it is kept, and goes out with the recovery.
+    def cancel(self, conn: sa.Connection, outbox_id: int, now: datetime | None = None) -> bool:
+        """Cancel an alert nobody has received: it was never delivered and is not being sent now.
+
+        A send that Slack may have received (it hung, `uncertain`) is not cancelled: the
+        recovery that follows explains it.
         """
+        now = now or utcnow()
         done = conn.execute(alert_outbox.update().where(
-            alert_outbox.c.id == outbox_id, alert_outbox.c.delivered_at.is_(None),
-            alert_outbox.c.claim_token.is_(None), alert_outbox.c.attempts == 0,
-        ).values(cancelled_at=now or utcnow())).rowcount
+            alert_outbox.c.id == outbox_id, _PENDING, alert_outbox.c.uncertain == 0,
+            sa.or_(alert_outbox.c.claim_token.is_(None), alert_outbox.c.claimed_at < now - CLAIM_STALE_AFTER),
+        ).values(cancelled_at=now)).rowcount
         return bool(done)
 
     def claim(self, channel: str = "now", *, task: tuple[str, str, str] | None = None,
-              stale_after: timedelta = timedelta(minutes=10), now: datetime | None = None,
-              ) -> tuple[str, list[dict[str, Any]]]:
+              now: datetime | None = None) -> tuple[str, list[dict[str, Any]]]:
         """Claim the undelivered messages of a channel, so two senders never send one twice.
 
-        With `task` = (dag_id, run_id, task_id), alerts that another task instance enqueued
-        in the last half hour are left to it: that task may still be retrying (re-checking),
-        and a recovery on retry cancels its alert. Everything else is taken: this task's own
-        alerts, recoveries, crashes, and anything an earlier delivery failed to send.
+        With `task` = (dag_id, run_id, task_id), alerts that another task instance enqueued in
+        the last half hour are left to it (it delivers them itself, seconds later). Everything
+        else is taken: this task's own alerts, recoveries, crashes, and anything an earlier
+        delivery failed to send.
         """
         now = now or utcnow()
         token = uuid.uuid4().hex
         pending = sa.and_(
-            alert_outbox.c.channel == channel,
-            alert_outbox.c.delivered_at.is_(None), alert_outbox.c.cancelled_at.is_(None),
-            sa.or_(alert_outbox.c.claim_token.is_(None), alert_outbox.c.claimed_at < now - stale_after),
+            alert_outbox.c.channel == channel, _PENDING,
+            sa.or_(alert_outbox.c.claim_token.is_(None), alert_outbox.c.claimed_at < now - CLAIM_STALE_AFTER),
         )
         if task is not None:
             dag_id, run_id, task_id = task
@@ -341,26 +441,156 @@ class ResultsStore:
                 sa.and_(alert_outbox.c.dag_id == dag_id, alert_outbox.c.run_id == run_id,
                         alert_outbox.c.task_id == task_id),
             ))
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(alert_outbox.update().where(pending).values(claim_token=token, claimed_at=now))
             rows = conn.execute(sa.select(alert_outbox).where(alert_outbox.c.claim_token == token)
                                 .order_by(alert_outbox.c.id)).all()
         return token, [dict(r._mapping) for r in rows]
 
-    def settle(self, token: str, delivered: bool, error: str | None = None, now: datetime | None = None) -> None:
-        """After a send: mark the claimed messages delivered, or release them for the next sender."""
+    def settle(self, token: str, delivered: bool, error: str | None = None, now: datetime | None = None,
+               *, uncertain: bool = False) -> None:
+        """After a send: mark the claimed messages delivered, or release them for the next sender.
+
+        `uncertain`: the send may have reached Slack (it hung). Counted, so no message is
+        ever sent more than twice (see dead_letter_uncertain).
+        """
         values: dict[str, Any] = {"attempts": alert_outbox.c.attempts + 1}
         if delivered:
             values["delivered_at"] = now or utcnow()
         else:
             values.update(claim_token=None, claimed_at=None, last_error=error)
+            if uncertain:
+                values["uncertain"] = alert_outbox.c.uncertain + 1
         with self.engine.begin() as conn:
             conn.execute(alert_outbox.update().where(alert_outbox.c.claim_token == token).values(**values))
+
+    def dead_letter(self, *, max_age: timedelta, max_uncertain: int, now: datetime | None = None) -> int:
+        """Give up on messages older than max_age, or sent max_uncertain times without an answer."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            return conn.execute(alert_outbox.update().where(
+                _PENDING, alert_outbox.c.claim_token.is_(None),
+                sa.or_(alert_outbox.c.created_at < now - max_age, alert_outbox.c.uncertain >= max_uncertain),
+            ).values(dead_at=now)).rowcount
+
+    def dead_letters(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        query = sa.select(alert_outbox).where(alert_outbox.c.dead_at.is_not(None)).order_by(alert_outbox.c.id)
+        if since is not None:
+            query = query.where(alert_outbox.c.dead_at >= since)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     def outbox(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(sa.select(alert_outbox).order_by(alert_outbox.c.id))]
 
+    # -- delivery gate (Retry-After) ---------------------------------------------------------
+    def gate(self, name: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(delivery_gate.c.not_before).where(delivery_gate.c.name == name)).first()
+        return _aware(row[0]) if row else None
+
+    def close_gate(self, name: str, until: datetime, reason: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(delivery_gate.delete().where(delivery_gate.c.name == name))
+            conn.execute(delivery_gate.insert().values(name=name, not_before=until, reason=reason))
+
+    # -- reviews (issue 9) ----------------------------------------------------------------------
+    def previous(self, check: str, *, not_run: str | None, statuses: tuple[str, ...] = ("ok", "warn", "fail"),
+                 ) -> dict[str, Any] | None:
+        """The newest result of a check from another run than `not_run` (retries of a run
+        re-check; "new since the last scan" means since the last *run*)."""
+        query = sa.select(check_results).where(check_results.c.check_name == check,
+                                               check_results.c.status.in_(statuses))
+        if not_run is not None:
+            query = query.where(sa.or_(check_results.c.run_id.is_(None), check_results.c.run_id != not_run))
+        query = query.order_by(check_results.c.checked_at.desc(), check_results.c.id.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return dict(row._mapping) if row else None
+
+    def report_enqueued(self, check: str, *, channel: str, dag_id: str | None, run_id: str | None,
+                        task_id: str | None) -> bool:
+        """Whether this task of this run already put a report of this check on a channel (retries)."""
+        query = sa.select(alert_outbox.c.id).where(
+            alert_outbox.c.kind == "report", alert_outbox.c.check_name == check, alert_outbox.c.channel == channel,
+            alert_outbox.c.dag_id == dag_id, alert_outbox.c.run_id == run_id, alert_outbox.c.task_id == task_id,
+        ).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    def cached_vulns(self, ids: Iterable[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """vuln id -> (modified, record) of the advisories already fetched."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(sa.select(osv_vulns).where(osv_vulns.c.vuln_id.in_(wanted[start:start + 500])))
+                for row in rows:
+                    found[row.vuln_id] = (row.modified, row.record)
+        return found
+
+    def cache_vulns(self, records: dict[str, tuple[str, dict[str, Any]]], now: datetime | None = None) -> None:
+        """Insert or replace advisories: id -> (modified, record)."""
+        if not records:
+            return
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(osv_vulns.delete().where(osv_vulns.c.vuln_id.in_(list(records))))
+            conn.execute(osv_vulns.insert(), [
+                {"vuln_id": vid, "modified": modified, "record": json.loads(json.dumps(record, default=str)),
+                 "fetched_at": now} for vid, (modified, record) in records.items()])
+
+
+    # -- runbooks (issue 10) ---------------------------------------------------------------------
+    def run_results(self, dag_id: str, run_id: str) -> dict[str, list[CheckResult]]:
+        """The results a run stored, per task: each check's result of the task's latest try."""
+        query = (sa.select(check_results).where(check_results.c.dag_id == dag_id, check_results.c.run_id == run_id)
+                 .order_by(check_results.c.id))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        last_try: dict[str, int] = {}
+        for row in rows:
+            last_try[row["task_id"]] = max(last_try.get(row["task_id"], 0), row["try_number"] or 0)
+        by_task: dict[str, dict[str, CheckResult]] = {}
+        for row in rows:
+            if (row["try_number"] or 0) != last_try[row["task_id"]]:
+                continue
+            by_task.setdefault(row["task_id"], {})[row["check_name"]] = CheckResult(
+                check=row["check_name"], status=row["status"], summary=row["summary"], target=row["target"] or "",
+                group=row["check_group"] or "", reason=row["reason"], metrics=row["metrics"] or {},
+                evidence=row["evidence"] or {}, runbook=row["runbook"], provider=row["provider"],
+                critical=bool(row["critical"]), time=_aware(row["checked_at"]))
+        return {task: list(checks.values()) for task, checks in by_task.items()}
+
+    def record_runbook_start(self, *, runbook: str, run_id: str | None, outcome: str, checks: list[str],
+                             detail: str | None = None, dag_id: str | None = None, source_run_id: str | None = None,
+                             task_id: str | None = None, now: datetime | None = None) -> None:
+        with self.transaction() as conn:
+            conn.execute(runbook_starts.insert().values(
+                started_at=now or utcnow(), runbook=runbook, run_id=run_id, outcome=outcome, checks=checks,
+                detail=detail, dag_id=dag_id, source_run_id=source_run_id, task_id=task_id))
+
+    def runbook_starts(self, runbook: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
+        query = sa.select(runbook_starts).order_by(runbook_starts.c.started_at, runbook_starts.c.id)
+        if runbook is not None:
+            query = query.where(runbook_starts.c.runbook == runbook)
+        if since is not None:
+            query = query.where(runbook_starts.c.started_at >= since)
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["started_at"] = _aware(row["started_at"])
+        return rows
+
+    def extend_payload(self, outbox_id: int, extra: dict[str, Any]) -> None:
+        """Add keys to an undelivered message (e.g. the link to the diagnosis run an alert started)."""
+        with self.transaction() as conn:
+            row = conn.execute(sa.select(alert_outbox.c.payload).where(alert_outbox.c.id == outbox_id)).first()
+            if row is not None:
+                payload = {**(row.payload or {}), **json.loads(json.dumps(extra, default=str))}
+                conn.execute(alert_outbox.update().where(alert_outbox.c.id == outbox_id).values(payload=payload))
+    # -- end runbooks ------------------------------------------------------------------------------
 
     # -- reports and status page (issue 12) ---------------------------------------------------------
     def roll_up(self, since: date, now: datetime | None = None) -> int:
@@ -448,7 +678,7 @@ class ResultsStore:
             if old is None:
                 # First time seen here; older history (from before this table) says since when.
                 values.update(check_name=name, state=state, state_since=self._state_since(conn, name, state))
-                conn.execute(_insert_ignore(self.engine, check_latest), [values])
+                conn.execute(_dialect_insert(conn)(check_latest).on_conflict_do_nothing(), [values])
                 continue
             if _aware(old.checked_at) > _aware(row["checked_at"]):
                 continue   # a late result: the newer one stays
@@ -663,17 +893,7 @@ class ResultsStore:
         for row in found:
             row["checked_at"] = _aware(row["checked_at"])
         return found
-
-
-def _insert_ignore(engine: sa.Engine, table: sa.Table) -> Any:
-    """INSERT that leaves an existing primary key alone (two writers racing on a new check)."""
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif engine.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        return table.insert()
-    return insert(table).on_conflict_do_nothing()
+    # -- end reports and status page ------------------------------------------------------
 
 
 def _utc_day(value: datetime) -> date:
@@ -697,7 +917,28 @@ def _quantile(ordered: list[float], q: float) -> float | None:
     return ordered[index]
 
 
-def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+CLAIM_STALE_AFTER = timedelta(minutes=10)   # a sender that died mid-send releases its claim
+
+
+def _dialect_insert(conn: sa.Connection) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only SQLite and Postgres are supported
+        raise NotImplementedError(f"results store on {conn.dialect.name} is not supported")
+    return insert
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling would defer BEGIN; SQLAlchemy's "begin" event
+    # (below) issues it instead, IMMEDIATE for writers that must serialise.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_immediate") else "BEGIN")

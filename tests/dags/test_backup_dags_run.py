@@ -76,6 +76,28 @@ def test_manual_backup_completes_and_posts_the_snapshot_id(env):
     assert "atlas-private-SECRET" not in text and "XXXXSECRETXXXX" not in text
 
 
+def test_a_retried_take_snapshot_reuses_the_snapshot_its_crashed_try_started(env):
+    """Try 1 crashes after Atlas created the snapshot (the answer is held back past the task's
+    execution_timeout, as when a worker is lost mid-request); Airflow retries the crash, and try 2
+    finds that snapshot instead of requesting a second one. The snapshot is complete by then, so
+    Atlas would accept a second request (no 409 "already in progress" to stop it)."""
+    from datetime import timedelta
+
+    from airflow.sdk import DagRunState
+
+    atlas, slack = env
+    atlas.post_faults = [("after", "timeout")]
+    atlas.fault_delay = 3.0
+    atlas.initial_status = "completed"
+    dag = load("manual_backup")
+    dag.get_task("take_snapshot").execution_timeout = timedelta(seconds=1)
+    run = dag.test(run_conf={"reason": "before v2 migration", "wait_minutes": 1})
+    assert run.state == DagRunState.SUCCESS, states(run)
+    assert states(run)["take_snapshot"] == ("success", 2)
+    assert len(atlas.created) == 1 and [s["id"] for s in atlas.snapshots if s["snapshotType"] == "onDemand"] == ["od1"]
+    assert "od1" in json.dumps(slack.messages)
+
+
 def test_manual_backup_failed_snapshot_fails_with_a_clear_message(env):
     from airflow.sdk import DagRunState
 
@@ -85,7 +107,7 @@ def test_manual_backup_failed_snapshot_fails_with_a_clear_message(env):
     assert run.state == DagRunState.FAILED
     tries = states(run)
     assert tries["take_snapshot"][0] == "success"
-    assert tries["wait_for_snapshot"][0] == "failed" and tries["wait_for_snapshot"][1] == 3
+    assert tries["wait_for_snapshot"][0] == "failed" and tries["wait_for_snapshot"][1] == 1   # not retried: paged
     assert tries["report_snapshot"][0] == "upstream_failed"
     assert len(slack.messages) == 1, slack.messages
     text = slack.messages[0]["text"]

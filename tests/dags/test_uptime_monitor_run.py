@@ -79,7 +79,7 @@ def test_failing_endpoint_posts_one_grouped_slack_message_then_recovery(airflow_
     assert run.state == DagRunState.FAILED
     tries = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
     assert tries["check_endpoints"][0] == "failed"
-    assert tries["check_endpoints"][1] == 3, "a failing check is re-checked by the retries before paging"
+    assert tries["check_endpoints"][1] == 1, "a failing check pages from its run; task retries are for crashes"
 
     assert len(first_messages) == 1, first_messages
     message = first_messages[0]
@@ -95,8 +95,9 @@ def test_failing_endpoint_posts_one_grouped_slack_message_then_recovery(airflow_
     by_check = {}
     for row in history:
         by_check.setdefault(row["check_name"], []).append(row["status"])
-    assert by_check["healthy-home"] == ["ok"] * 3
-    assert by_check["broken-api"] == ["fail"] * 3
+    assert by_check["healthy-home"] == ["ok"]
+    assert by_check["broken-api"] == ["fail"]
+    assert by_check["config"] == ["ok"]
     assert all(r["metrics"]["response_ms"] is not None for r in history if r["check_name"] == "healthy-home")
 
     # The next run finds the endpoint back: the task succeeds and sends the recovery.
@@ -170,3 +171,44 @@ def test_a_site_never_seen_names_exactly_the_failing_critical_endpoints(airflow_
     assert "connection refused" in failing_lines["admin"] and "reason: refused" in failing_lines["admin"]
     assert "[STATUS] (500) == any(200, 204)" in failing_lines["payments"]
     assert "Stripe Support" in json.dumps(slack.messages[0]["blocks"])
+
+
+def test_an_invalid_config_edit_alerts_once_keeps_monitoring_then_recovers(airflow_db, tmp_path, monkeypatch, sites):
+    """Prometheus-style reload: the last valid config keeps running; Slack names file, key and error."""
+    import os
+
+    from airflow.sdk import DagRunState
+
+    from maintenance import config as config_module
+
+    healthy, failing = sites
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))   # where the last valid copy is kept
+    path = write_config(tmp_path, healthy.url, failing.url)
+    good = Path(path).read_text()
+    failing.app.fixed = True
+    store_url = f"sqlite:///{tmp_path / 'results.db'}"
+    with SlackReceiver() as slack:
+        monkeypatch.setenv("MAINTENANCE_CONFIG", path)
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
+        monkeypatch.setenv("AIRFLOW_CONN_TEST_RESULTS", json.dumps(
+            {"conn_type": "sqlite", "extra": {"sqlalchemy_url": store_url}}))
+        try:
+            assert uptime_dag().test().state == DagRunState.SUCCESS and slack.messages == []
+            Path(path).write_text(good.replace("[RESPONSE_TIME] < 5000", "[RESPONSE_TIME] < fast"))
+            os.utime(path, (1, 1))
+            broken = uptime_dag().test()            # the DAG still imports, on the last valid config
+            failing.app.fixed = False               # an outage while the file is still broken...
+            still_broken = uptime_dag().test()
+            Path(path).write_text(good)
+            fixed = uptime_dag().test()
+        finally:
+            config_module._cache.clear()
+    assert broken.state == DagRunState.FAILED
+    first = slack.messages[0]["text"]
+    assert "FAILING config" in first and path in first and "endpoints[0].conditions" in first and "needs a number" in first
+    assert "FAILING broken-api" not in first
+    # ...is still seen: the endpoints kept being checked on the last valid config.
+    assert "FAILING broken-api" in slack.messages[1]["text"] and "config" not in slack.messages[1]["text"].split("\n")[1]
+    assert fixed.state == DagRunState.FAILED      # broken-api still down, but the config recovered
+    assert any("RECOVERED config" in m["text"] for m in slack.messages[2:])
+    assert sum("FAILING config" in m["text"] for m in slack.messages) == 1

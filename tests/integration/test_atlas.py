@@ -11,7 +11,7 @@ import pytest
 from atlas_server import AtlasServer, schedule, snapshot
 from maintenance.config import load_config
 from maintenance.hooks.atlas import AtlasHook
-from maintenance.hooks.http_policy import ProviderError
+from maintenance.hooks.http_policy import ProviderError, RetryPolicy
 from maintenance.operators.backups import AtlasFreshnessOperator, BackupStatusOperator
 from maintenance.triggers.atlas import AtlasPollTrigger
 
@@ -121,6 +121,47 @@ def test_weekly_status_retention_pitr_and_trend(atlas, config):
     assert "+1 snapshot(s), +10.0 MB since the previous check" in r["atlas.snapshot_inventory"].summary
 
 
+FAST = RetryPolicy(timeout=0.5, backoff_base=0.01, jitter=0)
+FAULTS = [("after", "timeout"), ("after", "drop"), ("after", 503)]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: str(f[1]))
+def test_a_snapshot_request_is_never_repeated_after_a_fault(atlas, fault):
+    """The POST times out / drops / answers 503 after Atlas created the snapshot: the hook finds
+    it instead of asking again, so exactly one on-demand snapshot exists."""
+    atlas.post_faults = [fault]
+    taken = AtlasHook(policy=FAST).take_snapshot("before v2 (run 1)", 3)
+    assert taken["id"] == "od1" and taken["description"] == "before v2 (run 1)"
+    assert atlas.created == [{"description": "before v2 (run 1)", "retentionInDays": 3}]
+    assert [s["id"] for s in atlas.snapshots if s["snapshotType"] == "onDemand"] == ["od1"]
+
+
+def test_a_refused_snapshot_request_is_retried(atlas):
+    """A 503 before anything was created: the lookup finds nothing, the retry creates one."""
+    atlas.post_faults = [("before", 503), ("before", 502)]
+    assert AtlasHook(policy=FAST).take_snapshot("x", 1)["id"] == "od1" and len(atlas.created) == 1
+
+
+@pytest.mark.parametrize("fault", FAULTS + [("before", 503)], ids=lambda f: f"{f[0]}-{f[1]}")
+def test_a_restore_job_request_is_never_repeated_after_a_fault(atlas, fault):
+    hook = AtlasHook(policy=FAST)
+    earlier = hook.create_download_restore("s-fresh")          # an older job of the same snapshot
+    atlas.post_faults = [fault]
+    job = hook.create_download_restore("s-fresh")
+    assert job["id"] != earlier["id"] and job["snapshotId"] == "s-fresh"
+    assert sorted(atlas.jobs) == sorted([earlier["id"], job["id"]]), "exactly one new restore job"
+
+
+def test_when_the_lookup_fails_the_request_is_not_repeated(atlas):
+    atlas.post_faults = [("after", 503)]
+    atlas.list_faults = 100
+    with pytest.raises(ProviderError) as error:
+        AtlasHook(policy=FAST).take_snapshot("x", 1)
+    assert error.value.reason == "http_5xx"
+    assert "whether the on-demand snapshot was created is unknown" in str(error.value)
+    assert len(atlas.created) == 1
+
+
 def run_trigger(trigger):
     async def first():
         async for event in trigger.run():
@@ -137,6 +178,26 @@ def test_trigger_waits_for_completed_with_digest(atlas):
     assert atlas.created == [{"description": "before v2", "retentionInDays": 3}]
     classpath, kwargs = AtlasPollTrigger("atlas_api", path, "snapshot", deadline=1.0).serialize()
     assert classpath == "maintenance.triggers.atlas.AtlasPollTrigger" and kwargs["path"] == path
+
+
+@pytest.mark.parametrize("says", [None, 3600], ids=["honest-expiry", "expires-earlier-than-it-says"])
+def test_trigger_keeps_a_service_account_token_fresh_through_a_long_wait(atlas, monkeypatch, says):
+    """Tokens live 1 s here (an hour at Atlas) and expired ones are refused; the wait lasts
+    about 3 s. The token is renewed before it expires, or on the 401 when it dies early."""
+    monkeypatch.setenv("AIRFLOW_CONN_ATLAS_SA", atlas.service_account_json())
+    atlas.token_ttl, atlas.token_expires_in = 1.0, says
+    atlas.on_demand, atlas.polls = "completed", 15
+    sid = AtlasHook("atlas_sa").take_snapshot("long wait", 1)["id"]
+    path = f"/api/atlas/v2/groups/{atlas.project_id}/clusters/prod/backup/snapshots/{sid}"
+    started = time.time()
+    event = run_trigger(AtlasPollTrigger("atlas_sa", path, "snapshot", deadline=time.time() + 30, poll_seconds=0.2))
+    assert event["status"] == "done" and event["item"]["status"] == "completed", event
+    assert time.time() - started > 2 * atlas.token_ttl, "the wait outlived several tokens"
+    assert 2 <= len(atlas.tokens) <= 8, "renewed as they expire, not once per request"
+    if says is None:
+        assert atlas.unauthorized == 0, "renewed before expiry: no request was refused"
+    else:
+        assert atlas.unauthorized >= 1
 
 
 def test_trigger_times_out_and_reports_wrong_key(atlas, monkeypatch):

@@ -26,6 +26,9 @@ class FakeSentry:
     def __init__(self, hourly):
         self.hourly = hourly
         self.queries = []
+        self.broken_issues = None     # a Reply that replaces every issues answer (hostile input)
+        self.broken_page = None       # ... or only the second page's (reached through the Link cursor)
+        self.broken_stats = None      # a Reply that replaces the stats_v2 answer
 
     def __call__(self, request):
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -35,15 +38,21 @@ class FakeSentry:
         query = parse_qs(url.query)
         if url.path == "/api/0/organizations/acme/issues/":
             self.queries.append(query.get("query", [""])[0])
+            if self.broken_issues is not None:
+                return self.broken_issues
             if "level:fatal" in query["query"][0]:
                 return json_reply([issue(1, "fatal")])
             if query.get("cursor") == ["0:100:0"]:
+                if self.broken_page is not None:
+                    return self.broken_page
                 return json_reply([issue(3), issue(4)], headers={"Link": '<x>; rel="previous"; results="true"'})
             return json_reply([issue(2)], headers={"Link": (
                 f'<{self.base}/api/0/organizations/acme/issues/?cursor=0:0:1>; rel="previous"; results="false"; '
                 f'cursor="0:0:1", <{self.base}/api/0/organizations/acme/issues/?query=x&cursor=0:100:0>; '
                 'rel="next"; results="true"; cursor="0:100:0"')})
         if url.path == "/api/0/organizations/acme/stats_v2/":
+            if self.broken_stats is not None:
+                return self.broken_stats
             assert query["category"] == ["error"] and query["field"] == ["sum(quantity)"]
             return json_reply({"start": "2026-11-27T00:00:00Z", "end": "2026-11-28T00:00:00Z", "intervals": [],
                                "groups": [{"by": {"outcome": "accepted"}, "totals": {"sum(quantity)": sum(self.hourly)},
@@ -102,3 +111,47 @@ def test_bad_token_is_unauthorized_naming_the_connection(sentry, monkeypatch):
         SentryHook().issues("is:unresolved")
     assert caught.value.reason == "unauthorized" and "sentry_api" in str(caught.value)
     assert "sntrys_wrong_token_xyz" not in str(caught.value)
+
+
+HTML = (200, {"Content-Type": "text/html"}, "<html><body>Sentry is down for maintenance</body></html>")
+
+
+@pytest.fixture
+def review_config(tmp_path, monkeypatch):
+    from maintenance.config import load_config
+
+    path = tmp_path / "m.yaml"
+    path.write_text('site: {name: t.example, url: "https://t.example"}\nresults: {conn_id: t_results}\n'
+                    "sentry: {max_new_issues_per_day: 10}\n")
+    monkeypatch.setenv("AIRFLOW_CONN_T_RESULTS", json.dumps(
+        {"conn_type": "sqlite", "extra": {"sqlalchemy_url": f"sqlite:///{tmp_path / 'r.db'}"}}))
+    return load_config(path)
+
+
+@pytest.mark.parametrize("where,reply", [
+    ("broken_issues", HTML),                                                  # a 200 that is an HTML page
+    ("broken_page", HTML),                                                    # ... on the page the Link cursor names
+    ("broken_issues", json_reply({"detail": "an object, not a list"})),       # JSON of the wrong shape
+    ("broken_stats", json_reply([1, 2, 3])),
+    ("broken_stats", (200, {"Content-Type": "application/json"}, '{"groups": [{"by": ')),   # cut short
+    ("broken_stats", (200, {"Content-Type": "application/json"}, "[" * 100_000 + "]" * 100_000)),   # too deep
+])
+def test_a_200_that_is_not_the_expected_json_is_a_classified_result(sentry, review_config, where, reply):
+    """The daily review turns a non-JSON (or wrongly shaped) 200 into fail/malformed_response
+    results; the other checks of the review still run."""
+    from maintenance.operators.errors import SentryReviewOperator
+
+    app = sentry([5] * 24)
+    setattr(app, where, reply)
+    results = {r.check: r for r in SentryReviewOperator(task_id="t").run_checks(review_config, {})}
+    assert set(results) == {"sentry.critical_errors", "sentry.new_issues", "sentry.error_rate"}
+    broken = ["sentry.error_rate"] if where == "broken_stats" else \
+        ["sentry.new_issues"] if where == "broken_page" else ["sentry.critical_errors", "sentry.new_issues"]
+    for name, result in results.items():
+        if name in broken:
+            assert (result.status, result.reason) == ("fail", "malformed_response"), result
+            assert TOKEN not in result.summary
+        else:
+            assert result.reason != "malformed_response", result
+    if where == "broken_page":
+        assert app.queries[-1] == "x", "the Link cursor was followed to the broken page"

@@ -76,7 +76,7 @@ def test_a_heartbeat_endpoint_that_is_down_never_raises(config_file, monkeypatch
     with LocalServer(lambda r: (503, {}, "down")) as server:
         monkeypatch.setenv("AIRFLOW_CONN_HEARTBEAT", json.dumps({"conn_type": "http", "host": server.url}))
         assert heartbeat.ping("uptime_monitor", "success") is False
-        assert len(server.requests) == heartbeat.PING_POLICY.attempts
+        assert len(server.requests) == heartbeat.PING_ATTEMPTS
 
 
 def test_scheduled_dags_watch_themselves():

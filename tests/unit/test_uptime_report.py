@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from maintenance.alerting import assess
+from maintenance.alerting import assess, deliver
 from maintenance.checks.uptime import judge
 from maintenance.checks.uptime_report import uptime_report
 from maintenance.conditions import Observation
@@ -36,6 +36,7 @@ def test_uptime_percent_and_incidents_from_the_store(tmp_path):
         result = judge(home, Observation(status=status, response_ms=ms, connected=True), None)
         result.time = at
         kinds += [d.kind for d in assess(store, config, [result], now=at).due]
+        deliver(store, config, sender=lambda text, blocks: None, now=at)   # the task's own delivery
     # the outage of 4 failures pages once (threshold 3) and recovers after 2 successes; the blip never pages
     assert kinds == ["alert", "recovered"]
 

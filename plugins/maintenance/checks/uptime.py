@@ -8,21 +8,24 @@ A probe is not retried inside the sweep: the alert thresholds are the retry, as 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import fnmatch
 import functools
 import ssl
 import time
 from datetime import datetime, timezone
+from asyncio import timeout as async_timeout
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from maintenance.conditions import Observation, failure
 from maintenance.config import Endpoint
-from maintenance.hooks.http_policy import classify_exception, classify_status, redact
+from maintenance.hooks.http_policy import INTERNAL, classify_exception, classify_status, redact
 from maintenance.results import CheckResult
 
-BODY_LIMIT = 2 * 1024 * 1024   # bytes of body kept for [BODY] conditions
+BODY_LIMIT = 2 * 1024 * 1024   # default bytes of body read for [BODY] conditions (config: uptime.body_limit)
 _REASON_BY_PLACEHOLDER = {"RESPONSE_TIME": "slow", "CERTIFICATE_EXPIRATION": "certificate",
                           "BODY": "body", "CONNECTED": "connection_error", "IP": "ip"}
 
@@ -57,35 +60,96 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
 
 
-async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *,
-                need_body: bool) -> tuple[Observation, tuple[str, str] | None]:
-    """One request: what was observed, and the classified transport error if any."""
-    obs = Observation()
-    headers = endpoint.headers or None   # None: no per-request header merge
-    started = time.perf_counter()
+_REDIRECTS = {301, 302, 303, 307, 308}
+MAX_REDIRECTS = 10
+
+
+def _origin(url: URL) -> tuple[str, str | None, int | None]:
+    return url.scheme, url.host, url.port
+
+
+@functools.lru_cache(maxsize=256)
+def _codec(charset: str | None) -> str:
+    """The response's charset if Python knows it as a text encoding, else UTF-8 (with
+    replacement), as a browser does. base64, zlib, rot13... are codecs but not charsets."""
+    if charset:
+        try:
+            info = codecs.lookup(charset)
+        except LookupError:
+            return "utf-8"
+        if getattr(info, "_is_text_encoding", True):
+            return info.name
+    return "utf-8"
+
+
+async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body up to `limit` bytes: every chunk until the end or the limit, not just the first."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def decode(raw: bytes, charset: str | None) -> str:
     try:
-        async with session.request(
-            endpoint.method, endpoint.url, headers=headers,
-            data=endpoint.body, allow_redirects=endpoint.follow_redirects,
-            ssl=False if endpoint.insecure else True,   # True: the connector's context
-            timeout=_timeout(endpoint.timeout.total_seconds()),
-        ) as response:
-            transport = _transport(response)
-            obs.connected = True
-            obs.status = response.status
-            if transport is not None:
-                peer = transport.get_extra_info("peername")
-                obs.ip = peer[0] if peer else None
-                if endpoint.url.startswith("https"):
-                    obs.certificate_expiration_s = _certificate_seconds_left(transport)
-            if need_body:
-                raw = await response.content.read(BODY_LIMIT)
-                obs.body = raw.decode(response.charset or "utf-8", errors="replace")
-            obs.response_ms = (time.perf_counter() - started) * 1000
+        return raw.decode(_codec(charset), errors="replace")
+    except UnicodeError:   # a codec that refuses "replace" (idna) or everything (undefined, punycode)
+        return raw.decode("utf-8", errors="replace")
+
+
+async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *, need_body: bool,
+                body_limit: int = BODY_LIMIT) -> tuple[Observation, tuple[str, str] | None]:
+    """One request (and its redirects): what was observed, and the classified transport error if any.
+
+    Redirects are followed here, not by aiohttp, so that configured headers (credentials,
+    X-Api-Key...) go to the endpoint's own origin only, never to where a redirect points.
+    """
+    obs = Observation()
+    started = time.perf_counter()
+    url = URL(endpoint.url, encoded=True) if "%" in endpoint.url else URL(endpoint.url)
+    origin = _origin(url)
+    method, data = endpoint.method, endpoint.body
+    try:
+        async with async_timeout(endpoint.timeout.total_seconds()):
+            for hop in range(MAX_REDIRECTS + 1):
+                own_origin = _origin(url) == origin
+                headers = (endpoint.headers or None) if own_origin else None   # None: no per-request merge
+                async with session.request(
+                    method, url if own_origin else url.with_user(None), headers=headers, data=data,
+                    allow_redirects=False, ssl=False if endpoint.insecure else True,   # True: the connector's context
+                ) as response:
+                    location = response.headers.get("Location")
+                    if endpoint.follow_redirects and response.status in _REDIRECTS and location and hop < MAX_REDIRECTS:
+                        url = url.join(URL(location))
+                        if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                            method, data = "GET", None
+                        continue
+                    transport = _transport(response)
+                    obs.connected = True
+                    obs.status = response.status
+                    if transport is not None:
+                        peer = transport.get_extra_info("peername")
+                        obs.ip = peer[0] if peer else None
+                        if url.scheme == "https":
+                            obs.certificate_expiration_s = _certificate_seconds_left(transport)
+                    if need_body:
+                        obs.body = decode(await read_body(response, body_limit), response.charset)
+                    obs.response_ms = (time.perf_counter() - started) * 1000
+                    break
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ssl.SSLError) as exc:
         obs.response_ms = (time.perf_counter() - started) * 1000
         return obs, classify_exception(exc)
     return obs, None
+
+
+def _shown(endpoint: Endpoint, text: str) -> str:
+    """Text built from a response, with every secret of the endpoint taken out."""
+    return redact(text, endpoint.secrets)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -96,10 +160,11 @@ def _shown_url(url: str) -> str:
 def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -> CheckResult:
     """Evaluate the endpoint's conditions against what the probe saw."""
     failed: list[tuple[str, str]] = []  # (placeholder, description)
+    clean = functools.partial(redact, secrets=endpoint.secrets)
     for condition in endpoint.parsed_conditions:
-        description = failure(condition, obs)
+        description = failure(condition, obs, clean)
         if description is not None:
-            failed.append((condition.placeholder, description))
+            failed.append((condition.placeholder, _shown(endpoint, description)))
     metrics = {
         "response_ms": round(obs.response_ms, 1) if obs.response_ms is not None else None,
         "status_code": obs.status,
@@ -112,7 +177,7 @@ def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -
         reason, text = error
         if reason == "timeout":
             text = f"timed out after {endpoint.timeout.total_seconds():g}s"
-        return CheckResult(status="fail", reason=reason, summary=text, **common)
+        return CheckResult(status="fail", reason=reason, summary=_shown(endpoint, text), **common)
     if not failed:
         return CheckResult(status="ok", summary=f"HTTP {obs.status} in {metrics['response_ms']:.0f} ms", **common)
     first = failed[0][0]
@@ -121,10 +186,21 @@ def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -
     return CheckResult(status="fail", reason=reason, summary="; ".join(d for _, d in failed), **common)
 
 
-async def login(session: aiohttp.ClientSession, endpoint: Endpoint, credentials: tuple[str, str]) -> str | None:
+def internal_error(endpoint: Endpoint, exc: BaseException) -> CheckResult:
+    """Our own code failed on what this endpoint answered: its result, not the sweep's end."""
+    return CheckResult(
+        check=endpoint.name, status="fail", reason=INTERNAL, target=_shown_url(endpoint.url), group=endpoint.group,
+        critical=endpoint.critical, runbook=endpoint.runbook_id, provider=endpoint.provider,
+        summary=_shown(endpoint, f"internal error while checking: {type(exc).__name__}: {exc}")[:300],
+        evidence={"exception": type(exc).__name__})
+
+
+async def login(session: aiohttp.ClientSession, endpoint: Endpoint, credentials: tuple[str, str],
+                body_limit: int = BODY_LIMIT) -> str | None:
     """POST the credentials and check the outcome; None when it worked, else what went wrong.
 
-    Nothing returned here ever contains the credentials.
+    Runs inside the endpoint's one timeout (check_endpoint). Nothing returned here ever
+    contains the credentials.
     """
     flow = endpoint.login
     assert flow is not None
@@ -134,9 +210,8 @@ async def login(session: aiohttp.ClientSession, endpoint: Endpoint, credentials:
         async with session.post(
             flow.url or endpoint.url, data=form, allow_redirects=False,
             ssl=False if endpoint.insecure else True,
-            timeout=aiohttp.ClientTimeout(total=endpoint.timeout.total_seconds()),
         ) as response:
-            body = await response.text(errors="replace") if flow.expect_body else ""
+            body = decode(await read_body(response, body_limit), response.charset) if flow.expect_body else ""
             location = response.headers.get("Location", "")
             cookies = {c.key for c in response.cookies.values()}
             status = response.status
@@ -156,32 +231,51 @@ async def login(session: aiohttp.ClientSession, endpoint: Endpoint, credentials:
 
 async def check_endpoint(session: aiohttp.ClientSession, endpoint: Endpoint, limit: asyncio.Semaphore,
                          credentials: tuple[str, str] | None = None, ssl_context: ssl.SSLContext | None = None,
-                         ) -> CheckResult:
-    need_body = endpoint.needs_body
+                         body_limit: int = BODY_LIMIT) -> CheckResult:
+    """One endpoint's result, whatever happens: an unexpected error is this endpoint's
+    `internal_error` result, never the end of the sweep."""
     async with limit:
-        if endpoint.login is None:
-            obs, error = await probe(session, endpoint, need_body=need_body)
-            return judge(endpoint, obs, error)
-        # A login flow keeps its own cookies (CSRF and session) apart from every other check.
-        jar = aiohttp.CookieJar(unsafe=True)
-        connector = aiohttp.TCPConnector(ssl=ssl_context) if ssl_context else None
-        async with aiohttp.ClientSession(cookie_jar=jar, connector=connector, headers=session.headers) as own:
-            obs, error = await probe(own, endpoint, need_body=need_body)
-            result = judge(endpoint, obs, error)
-            if result.failed:
-                return result
-            if credentials is None:
-                result.status, result.reason = "fail", "not_configured"
-                result.summary = (f"login flow needs connection '{endpoint.login.conn_id}' "
-                                  "(login = username, password = password)")
-                return result
-            problem = await login(own, endpoint, credentials)
-        if problem:
-            result.status, result.reason = "fail", "login_failed"
-            result.summary = redact(problem, credentials)
-        else:
-            result.summary += "; login ok"
-        return result
+        try:
+            if endpoint.login is None:
+                obs, error = await probe(session, endpoint, need_body=endpoint.needs_body, body_limit=body_limit)
+                return judge(endpoint, obs, error)
+            return await _check_login_flow(session, endpoint, credentials, ssl_context, body_limit)
+        except Exception as exc:  # noqa: BLE001 - isolation is the point
+            return internal_error(endpoint, exc)
+
+
+async def _check_login_flow(session: aiohttp.ClientSession, endpoint: Endpoint, credentials: tuple[str, str] | None,
+                            ssl_context: ssl.SSLContext | None, body_limit: int) -> CheckResult:
+    # A login flow keeps its own cookies (CSRF and session) apart from every other check, and
+    # the whole exchange (form, then login) runs within the endpoint's one timeout.
+    assert endpoint.login is not None
+    secrets = credentials or ()
+    jar = aiohttp.CookieJar(unsafe=True)
+    connector = aiohttp.TCPConnector(ssl=ssl_context) if ssl_context else None
+    started = time.monotonic()
+    async with aiohttp.ClientSession(cookie_jar=jar, connector=connector, headers=session.headers) as own:
+        obs, error = await probe(own, endpoint, need_body=endpoint.needs_body, body_limit=body_limit)
+        result = judge(endpoint, obs, error)
+        if result.failed:
+            return result
+        if credentials is None:
+            result.status, result.reason = "fail", "not_configured"
+            result.summary = (f"login flow needs connection '{endpoint.login.conn_id}' "
+                              "(login = username, password = password)")
+            return result
+        left = endpoint.timeout.total_seconds() - (time.monotonic() - started)
+        try:
+            async with async_timeout(max(left, 0.001)):
+                problem = await login(own, endpoint, credentials, body_limit)
+        except asyncio.TimeoutError:
+            problem = f"login timed out: the whole exchange took over {endpoint.timeout.total_seconds():g}s"
+            result.reason = "timeout"
+    if problem:
+        result.status, result.reason = "fail", result.reason if result.reason == "timeout" else "login_failed"
+        result.summary = redact(problem, (*secrets, ":".join(secrets), *endpoint.secrets))
+    else:
+        result.summary += "; login ok"
+    return result
 
 
 def ssl_context_for(ca_file: str | None) -> ssl.SSLContext | None:
@@ -195,7 +289,7 @@ def ssl_context_for(ca_file: str | None) -> ssl.SSLContext | None:
 
 async def sweep_async(endpoints: list[Endpoint], concurrency: int = 20, user_agent: str = "maintenance-uptime/1.0",
                       credentials: dict[str, tuple[str, str]] | None = None, ca_file: str | None = None,
-                      ) -> list[CheckResult]:
+                      body_limit: int = BODY_LIMIT) -> list[CheckResult]:
     credentials = credentials or {}
     limit = asyncio.Semaphore(concurrency)
     ssl_context = ssl_context_for(ca_file)
@@ -203,15 +297,16 @@ async def sweep_async(endpoints: list[Endpoint], concurrency: int = 20, user_age
     async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": user_agent},
                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
         return list(await asyncio.gather(*(
-            check_endpoint(session, e, limit, credentials.get(e.name), ssl_context) for e in endpoints)))
+            check_endpoint(session, e, limit, credentials.get(e.name), ssl_context, body_limit) for e in endpoints)))
 
 
 def sweep(endpoints: list[Endpoint], concurrency: int = 20, user_agent: str = "maintenance-uptime/1.0",
-          credentials: dict[str, tuple[str, str]] | None = None, ca_file: str | None = None) -> list[CheckResult]:
+          credentials: dict[str, tuple[str, str]] | None = None, ca_file: str | None = None,
+          body_limit: int = BODY_LIMIT) -> list[CheckResult]:
     """Check every endpoint concurrently; one CheckResult per endpoint, in config order.
 
     `credentials` maps an endpoint name to (username, password) for its login flow.
     """
     if not endpoints:
         return []
-    return asyncio.run(sweep_async(endpoints, concurrency, user_agent, credentials, ca_file))
+    return asyncio.run(sweep_async(endpoints, concurrency, user_agent, credentials, ca_file, body_limit))

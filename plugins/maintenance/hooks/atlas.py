@@ -9,8 +9,11 @@ Every endpoint is sent its own versioned Accept header; list endpoints are paged
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from typing import Any
+from datetime import datetime
+from typing import Any, Callable
 
 import requests
 from requests.auth import HTTPDigestAuth
@@ -23,31 +26,72 @@ V2024 = "application/vnd.atlas.2024-08-05+json"   # getCluster and getBackupSche
 OWN_EXTRA = ("project_id", "cluster", "auth")      # connection extras that are not HTTP headers
 PAGE_SIZE = 100
 MAX_PAGES = 50
+CLOCK_SKEW = 600      # seconds: a snapshot created this much "before" our request may still be ours
+
+log = logging.getLogger(__name__)
+
+
+def _epoch(value: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 class AtlasServiceAccountAuth(requests.auth.AuthBase):
-    """OAuth2 client credentials: POST {base}/api/oauth/token, then Authorization: Bearer."""
+    """OAuth2 client credentials: POST {base}/api/oauth/token, then Authorization: Bearer.
+
+    The token (valid about an hour) is renewed shortly before it expires, so a wait of many
+    hours keeps working; a 401 to a Bearer request (a token revoked or expired early) renews
+    it once and re-sends the request, as requests' HTTPDigestAuth answers its challenge.
+    """
 
     def __init__(self, client_id: str, client_secret: str, token_url: str, conn_id: str) -> None:
         self.client_id, self.client_secret, self.token_url, self.conn_id = client_id, client_secret, token_url, conn_id
         self._token: str | None = None
         self._expires = 0.0
+        self._lock = threading.Lock()
 
     def token(self) -> str:
-        if self._token is None or time.time() > self._expires - 60:
-            with requests.Session() as session:
-                body = send(session, "POST", self.token_url, conn_id=self.conn_id, expect_json=True,
-                            secrets=[self.client_secret], auth=(self.client_id, self.client_secret),
-                            data={"grant_type": "client_credentials"},
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
-            if not isinstance(body, dict) or not body.get("access_token"):
-                raise ProviderError(MALFORMED, "Atlas token endpoint: no access_token in the answer", conn_id=self.conn_id)
-            self._token = str(body["access_token"])
-            self._expires = time.time() + float(body.get("expires_in") or 3600)
-        return self._token
+        with self._lock:
+            if self._token is None or time.time() > self._expires:
+                with requests.Session() as session:
+                    body = send(session, "POST", self.token_url, conn_id=self.conn_id, expect_json=True,
+                                secrets=[self.client_secret], auth=(self.client_id, self.client_secret),
+                                data={"grant_type": "client_credentials"},
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+                if not isinstance(body, dict) or not body.get("access_token"):
+                    raise ProviderError(MALFORMED, "Atlas token endpoint: no access_token in the answer",
+                                        conn_id=self.conn_id)
+                try:
+                    lifetime = float(body.get("expires_in") or 3600)
+                except (TypeError, ValueError):
+                    lifetime = 3600.0
+                self._token = str(body["access_token"])
+                # renew a minute early (a tenth early for a short-lived token)
+                self._expires = time.time() + lifetime - min(60.0, lifetime / 10)
+            return self._token
+
+    def _renew_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        request = response.request
+        if response.status_code != 401 or getattr(request, "_atlas_renewed", False):
+            return response
+        with self._lock:
+            if request.headers.get("Authorization") == f"Bearer {self._token}":
+                self._token = None      # the token the server refused: get another
+        response.content  # noqa: B018 - read it, so the connection can be reused
+        response.close()
+        again = request.copy()
+        again.headers["Authorization"] = f"Bearer {self.token()}"
+        again._atlas_renewed = True  # type: ignore[attr-defined]
+        renewed = response.connection.send(again, **kwargs)
+        renewed.history.append(response)
+        renewed.request = again
+        return renewed
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.token()}"
+        request.register_hook("response", self._renew_on_401)
         return request
 
 
@@ -133,9 +177,44 @@ class AtlasHook(PolicyHttpHook):
     def snapshot(self, snapshot_id: str) -> dict[str, Any]:
         return self.call("GET", self._cluster_path(f"/backup/snapshots/{snapshot_id}"))
 
+    # -- requests that create a job: not idempotent ------------------------------------------------
+    # A timeout, a dropped connection or a 5xx does not say whether Atlas acted on the POST. So
+    # before a retry (and before giving up) the hook looks for the job the failed try may have
+    # created and returns it: a retry never starts a second snapshot or restore job.
+    def _recover(self, find: Callable[[], dict[str, Any] | None], what: str) -> Callable[[ProviderError], Any]:
+        def recover(error: ProviderError) -> dict[str, Any] | None:
+            try:
+                found = find()
+            except ProviderError as lookup:
+                raise ProviderError(error.reason, f"{error}; whether the {what} was created is unknown (looking "
+                                    f"for it failed: {lookup.reason}), so it is not requested again",
+                                    status=error.status, conn_id=error.conn_id, attempts=error.attempts) from None
+            if found is not None:
+                log.info("%s; the %s %s was created all the same: not requested again", error, what, found.get("id"))
+            return found
+        return recover
+
+    def find_snapshot(self, description: str, since: float | None = None) -> dict[str, Any] | None:
+        """The newest on-demand snapshot with this description (created at or after `since`)."""
+        mine = [s for s in self.snapshots() if s.get("snapshotType") == "onDemand" and s.get("description") == description
+                and (since is None or (_epoch(s.get("createdAt")) or 0) >= since)]
+        return max(mine, key=lambda s: str(s.get("createdAt")), default=None)
+
     def take_snapshot(self, description: str, retention_days: int) -> dict[str, Any]:
-        return self.call("POST", self._cluster_path("/backup/snapshots"),
-                         body={"description": description, "retentionInDays": max(1, int(retention_days))})
+        """Request an on-demand snapshot; the description should name the request (e.g. the run id)."""
+        since = time.time() - CLOCK_SKEW
+        recover = self._recover(lambda: self.find_snapshot(description, since), "on-demand snapshot")
+        try:
+            return self.call("POST", self._cluster_path("/backup/snapshots"), recover=recover,
+                             body={"description": description, "retentionInDays": max(1, int(retention_days))})
+        except ProviderError as exc:
+            # 409: one is already in progress, perhaps the one our failed try started.
+            if exc.status == 409 and (found := self.find_snapshot(description, since)) is not None:
+                return found
+            raise
+
+    def restore_jobs(self) -> list[dict[str, Any]]:
+        return self.list_all(self._cluster_path("/backup/restoreJobs"))
 
     def schedule(self) -> dict[str, Any]:
         return self.call("GET", self._cluster_path("/backup/schedule"), V2024)
@@ -144,11 +223,33 @@ class AtlasHook(PolicyHttpHook):
         return self.call("GET", self._cluster_path(), V2024)
 
     def create_download_restore(self, snapshot_id: str) -> dict[str, Any]:
-        return self.call("POST", self._cluster_path("/backup/restoreJobs"),
+        """A download restore job of the snapshot. Restore jobs have no creation time or
+        description, so the jobs that exist before the request tell ours apart after a fault."""
+        known = {job.get("id") for job in self.restore_jobs()}
+
+        def find() -> dict[str, Any] | None:
+            return next((job for job in self.restore_jobs() if job.get("id") not in known
+                         and job.get("snapshotId") == snapshot_id and job.get("deliveryType") == "download"), None)
+        return self.call("POST", self._cluster_path("/backup/restoreJobs"), recover=self._recover(find, "restore job"),
                          body={"deliveryType": "download", "snapshotId": snapshot_id})
 
     def restore_job(self, job_id: str) -> dict[str, Any]:
         return self.call("GET", self._cluster_path(f"/backup/restoreJobs/{job_id}"))
+
+    # -- project level (runbook_database, security scan, security logs) ---------------------------
+    def access_list(self) -> list[dict[str, Any]]:
+        """The project's IP access list (cidrBlock / ipAddress / awsSecurityGroup, deleteAfterDate)."""
+        return self.list_all(f"/api/atlas/v2/groups/{self.project_id}/accessList")
+
+    def events(self, min_date: str, max_date: str | None = None, *, cluster: str | None = None,
+               limit: int = 2000) -> list[dict[str, Any]]:
+        """Project events between min_date and max_date (ISO 8601), optionally about one cluster; newest first."""
+        params: dict[str, Any] = {"minDate": min_date}
+        if max_date:
+            params["maxDate"] = max_date
+        if cluster:
+            params["clusterNames"] = cluster
+        return self.list_all(f"/api/atlas/v2/groups/{self.project_id}/events", params=params, limit=limit)
 
     def download(self, url: str, path: str, *, max_bytes: int, chunk: int = 1024 * 1024) -> int:
         """Stream a restore archive to `path` (bounded memory); returns its size. Raises ProviderError."""
@@ -169,4 +270,3 @@ class AtlasHook(PolicyHttpHook):
             finally:
                 response.close()
         return size
-

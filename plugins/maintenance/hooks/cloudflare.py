@@ -55,3 +55,12 @@ class CloudflareHook(PolicyHttpHook):
     def lifecycle_rules(self, bucket: str) -> list[dict[str, Any]]:
         rules = self._result(f"/accounts/{self.account_id}/r2/buckets/{bucket}/lifecycle").get("rules")
         return [r for r in rules or [] if isinstance(r, dict)]
+
+    # -- reviews (issue 9): public access of a bucket ---------------------------------------------
+    def managed_domain(self, bucket: str) -> dict[str, Any]:
+        """The bucket's r2.dev public URL: {bucketId, domain, enabled}."""
+        return self._result(f"/accounts/{self.account_id}/r2/buckets/{bucket}/domains/managed")
+
+    def custom_domains(self, bucket: str) -> list[dict[str, Any]]:
+        domains = self._result(f"/accounts/{self.account_id}/r2/buckets/{bucket}/domains/custom").get("domains")
+        return [d for d in domains or [] if isinstance(d, dict)]

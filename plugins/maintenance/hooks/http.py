@@ -36,11 +36,20 @@ class PolicyHttpHook(HttpHook):
     auth_class: Any = None          # requests auth class, built from (login, password); None: HTTP basic
     own_extras: tuple[str, ...] = ()  # connection extras that configure the hook, not HTTP headers
 
-    def __init__(self, conn_id: str | None = None, policy: RetryPolicy = DEFAULT_POLICY, **kwargs: Any) -> None:
+    def __init__(self, conn_id: str | None = None, policy: RetryPolicy = DEFAULT_POLICY, *,
+                 connection: Any = None, **kwargs: Any) -> None:
+        # `connection`: one fetched already, e.g. by a trigger with `await BaseHook.aget_connection()`
+        # (the triggerer's event loop must not block on a synchronous connection lookup).
+        self._connection = connection
         super().__init__(http_conn_id=conn_id or self.default_conn_name, **kwargs)
         self.policy = policy
         self._session: requests.Session | None = None
         self._secrets: list[str] = []
+
+    def get_connection(self, conn_id: str) -> Any:  # type: ignore[override]
+        if self._connection is not None and conn_id == self.http_conn_id:
+            return self._connection
+        return super().get_connection(conn_id)
 
     def get_conn(self, headers: dict[Any, Any] | None = None,
                  extra_options: dict[str, Any] | None = None) -> requests.Session:
@@ -58,7 +67,9 @@ class PolicyHttpHook(HttpHook):
     def session(self) -> requests.Session:
         if self._session is None:
             connection = self.get_connection(self.http_conn_id)
-            self._secrets = [s for s in (connection.password, connection.login) if s]
+            login, password = connection.login, connection.password
+            # The pair too: HTTP Basic sends base64("login:password"), which an error body may echo.
+            self._secrets = [s for s in (password, login, f"{login}:{password}" if login and password else None) if s]
             self._session = self.get_conn()
         return self._session
 
@@ -71,3 +82,8 @@ class PolicyHttpHook(HttpHook):
 
     def get_json(self, endpoint: str, **kwargs: Any) -> Any:
         return self.request("GET", endpoint, **kwargs)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None

@@ -11,7 +11,9 @@ TLS errors and malformed responses.
 
 from __future__ import annotations
 
+import base64
 import errno
+import functools
 import logging
 import random
 import re
@@ -21,13 +23,15 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterable
+from urllib.parse import quote, quote_plus
 
 log = logging.getLogger(__name__)
 
 TIMEOUT, REFUSED, DNS, TLS = "timeout", "refused", "dns", "tls"
 HTTP_5XX, RATE_LIMITED, UNAUTHORIZED, HTTP_4XX = "http_5xx", "rate_limited", "unauthorized", "http_4xx"
 MALFORMED, CONNECTION = "malformed_response", "connection_error"
-REASONS = (TIMEOUT, REFUSED, DNS, TLS, HTTP_5XX, RATE_LIMITED, UNAUTHORIZED, HTTP_4XX, MALFORMED, CONNECTION)
+INTERNAL = "internal_error"   # our own code failed on this input: a bug to report, never a crash of the rest
+REASONS = (TIMEOUT, REFUSED, DNS, TLS, HTTP_5XX, RATE_LIMITED, UNAUTHORIZED, HTTP_4XX, MALFORMED, CONNECTION, INTERNAL)
 RETRYABLE = {TIMEOUT, REFUSED, DNS, CONNECTION, HTTP_5XX, RATE_LIMITED}
 
 
@@ -70,11 +74,30 @@ _SECRET_QUERY = re.compile(r"(?i)([?&][^=&\s]*(?:key|token|secret|password|passw
 _USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@")
 
 
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Remove credentials from a message: known secrets, URL user-info, key-like query values."""
+@functools.lru_cache(maxsize=256)
+def secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Each secret as it may come back in a body or a log: as is, URL-encoded, base64.
+
+    A secret that travels as "user:password" (HTTP Basic, URL user-info) must be given as
+    that pair too, so its base64 form ("Basic dXNlcjpwYXNz") is found.
+    """
+    forms: set[str] = set()
     for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
+        if not secret or len(secret) < 3:
+            continue
+        encoded = base64.b64encode(secret.encode()).decode()
+        forms.update({secret, quote(secret, safe=""), quote_plus(secret), encoded, encoded.rstrip("="),
+                      base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")})
+    # Longest first, so a secret is never half-replaced by a shorter one it contains.
+    return tuple(sorted((f for f in forms if len(f) >= 3), key=len, reverse=True))
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Remove credentials from a message: known secrets (in their encoded forms too), URL
+    user-info, key-like query values."""
+    for form in secret_forms(tuple(s for s in secrets if s)):
+        if form in text:
+            text = text.replace(form, "***")
     text = _USERINFO.sub(r"\1***@", text)
     return _SECRET_QUERY.sub(r"\1***", text)
 
@@ -144,10 +167,20 @@ def parse_retry_after(value: str | None) -> float | None:
 
 def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_POLICY,
          conn_id: str | None = None, secrets: Iterable[str | None] = (), expect_json: bool = False,
+         with_response: bool = False, recover: Callable[[ProviderError], Any] | None = None,
          sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> Any:
     """One logical HTTP call through a requests.Session, under the policy.
 
-    Returns the response (or its parsed JSON with expect_json); raises ProviderError.
+    Returns the response (or its parsed JSON with expect_json; (json, response) with
+    with_response too, for callers that also need the headers, e.g. Link paging); raises
+    ProviderError. A 2xx body that is not JSON is a MALFORMED ProviderError, never a bare
+    ValueError.
+
+    recover(error), for a call that is not idempotent (a POST that creates a job), runs after
+    each retryable failure (timeout, 5xx, dropped connection: the server may have acted on it),
+    after the back-off and before the next try or the final raise. It looks for what the failed
+    try may have created: a value other than None ends the call with that value; raising stops
+    the call. So a retry never creates a second job.
     """
     import requests  # a hook dependency; imported here to keep DAG parsing light
 
@@ -168,20 +201,29 @@ def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_P
                 if not expect_json:
                     return response
                 try:
-                    return response.json()
-                except ValueError:
+                    body = response.json()
+                except (ValueError, RecursionError):   # not JSON, or nested too deep to parse
                     snippet = redact(response.text[:120], secrets).replace("\n", " ")
                     raise ProviderError(MALFORMED, f"{method} {safe_url}: response is not valid JSON: {snippet!r}",
                                         status=response.status_code, conn_id=conn_id, attempts=attempt) from None
+                return (body, response) if with_response else body
             if reason in (RATE_LIMITED, HTTP_5XX):   # 503 may carry Retry-After too
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             last = ProviderError(reason, f"{method} {safe_url}: HTTP {response.status_code}{_detail(response, secrets)}",
                                  status=response.status_code, conn_id=conn_id, attempts=attempt)
-        if not last.retryable or attempt == policy.attempts:
+        final = attempt == policy.attempts
+        if not last.retryable or (final and recover is None):
             break
         wait = policy.delay(attempt, retry_after)
-        log.info("%s (try %d of %d); retrying in %.1fs", last, attempt, policy.attempts, wait)
+        if not final:
+            log.info("%s (try %d of %d); retrying in %.1fs", last, attempt, policy.attempts, wait)
         sleep(wait)
+        if recover is not None:
+            found = recover(last)
+            if found is not None:
+                return found
+        if final:
+            break
     assert last is not None
     raise last
 

@@ -8,6 +8,17 @@ from pathlib import Path
 from maintenance.results import ResultsStore
 
 _stores: dict[str, ResultsStore] = {}
+LOCAL_EXECUTORS = {"LocalExecutor", "SequentialExecutor", "DebugExecutor"}
+
+
+class ResultsStoreNotConfigured(RuntimeError):
+    """A shared results store is required (a distributed executor) but none is configured."""
+
+
+def _executor() -> str:
+    from airflow.configuration import conf
+
+    return conf.get("core", "executor", fallback="LocalExecutor") or "LocalExecutor"
 
 
 def results_url(conn_id: str = "maintenance_db") -> str:
@@ -17,6 +28,14 @@ def results_url(conn_id: str = "maintenance_db") -> str:
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
+        executor = _executor()
+        if not all(name.strip().split(".")[-1] in LOCAL_EXECUTORS for name in executor.split(",")):
+            # Every worker, the triggerer and the DAG processor would each write their own
+            # SQLite file: failure counts, cancellations and the cross-check would silently break.
+            raise ResultsStoreNotConfigured(
+                f"connection '{conn_id}' is not set, and the executor is {executor}: its workers do not share "
+                f"one disk, so the results store must be a shared database. Set connection '{conn_id}' "
+                "(postgres, or extra.sqlalchemy_url); see docs/PRODUCTION.md") from None
         home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
         return f"sqlite:///{home / 'maintenance_results.db'}"
     extra = conn.extra_dejson

@@ -4,9 +4,11 @@ extra: organization, optional project (numeric id), environment; host for self-h
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 from typing import Any
 
 from maintenance.hooks.http import BearerAuth, PolicyHttpHook
+from maintenance.hooks.http_policy import HTTP_4XX, MALFORMED, ProviderError
 
 MAX_PAGES = 10
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next";\s*results="true"')
@@ -31,7 +33,6 @@ class SentryHook(PolicyHttpHook):
     def organization(self) -> str:
         org = self._extra("organization")
         if not org:
-            from maintenance.hooks.http_policy import HTTP_4XX, ProviderError
             raise ProviderError(HTTP_4XX, f"connection '{self.http_conn_id}' has no extra.organization")
         return org
 
@@ -44,8 +45,11 @@ class SentryHook(PolicyHttpHook):
         for _ in range(MAX_PAGES):
             if url is None:
                 break
-            response = self.request("GET", url, params=params, expect_json=False)
-            found.extend(response.json())
+            body, response = self.request("GET", url, params=params, with_response=True)
+            if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+                raise ProviderError(MALFORMED, f"GET {urlsplit(url).path}: expected a JSON list of issues",
+                                    conn_id=self.http_conn_id)
+            found.extend(body)
             match = _NEXT.search(response.headers.get("Link", ""))
             url, params = (match.group(1), None) if match else (None, None)
         return found
@@ -55,7 +59,11 @@ class SentryHook(PolicyHttpHook):
         body = self.get_json(f"/api/0/organizations/{self.organization}/stats_v2/", params={
             **self._scope(), "field": "sum(quantity)", "groupBy": "outcome", "category": "error",
             "statsPeriod": stats_period, "interval": "1h"})
-        for group in body.get("groups", []):
-            if group.get("by", {}).get("outcome") == "accepted":
-                return [int(v or 0) for v in group.get("series", {}).get("sum(quantity)", [])]
+        try:
+            for group in body.get("groups", []):
+                if group.get("by", {}).get("outcome") == "accepted":
+                    return [int(v or 0) for v in group.get("series", {}).get("sum(quantity)", [])]
+        except (AttributeError, TypeError, ValueError):
+            raise ProviderError(MALFORMED, "stats_v2: unexpected answer shape (expected groups[].series)",
+                                conn_id=self.http_conn_id) from None
         return []

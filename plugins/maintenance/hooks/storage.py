@@ -41,3 +41,31 @@ def client_error(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, EndpointConnectionError):
         return "refused", "cannot reach the endpoint"
     return classify_exception(exc)
+
+
+def bucket_facts(client: Any, name: str) -> dict[str, Any]:
+    """The bucket settings the weekly check reads: versioning status, replication rules,
+    lifecycle rules, public access block; a 'not configured' answer becomes None."""
+    from botocore.exceptions import ClientError
+
+    def optional(call: Any, *absent: str) -> Any:
+        try:
+            return call()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in absent:
+                return None
+            raise
+
+    versioning = client.get_bucket_versioning(Bucket=name).get("Status")
+    replication = optional(lambda: client.get_bucket_replication(Bucket=name), "ReplicationConfigurationNotFoundError")
+    lifecycle = optional(lambda: client.get_bucket_lifecycle_configuration(Bucket=name), "NoSuchLifecycleConfiguration")
+    block = optional(lambda: client.get_public_access_block(Bucket=name), "NoSuchPublicAccessBlockConfiguration")
+    return {"versioning": versioning,
+            "replication": (replication or {}).get("ReplicationConfiguration", {}).get("Rules") if replication else None,
+            "lifecycle": lifecycle.get("Rules") if lifecycle else None,
+            "public_access_block": block.get("PublicAccessBlockConfiguration") if block else None}
+
+
+def replication_statuses(client: Any, name: str, keys: list[str]) -> list[str | None]:
+    """The ReplicationStatus (COMPLETED, PENDING, FAILED, REPLICA or None) of each object."""
+    return [client.head_object(Bucket=name, Key=key).get("ReplicationStatus") for key in keys]

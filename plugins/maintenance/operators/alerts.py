@@ -2,40 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlalchemy as sa
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from maintenance.alerting import deliver
-from maintenance.config import MaintenanceConfig, get_config
-from maintenance.hooks.results_db import results_store
+from maintenance.notifications.slack import MaintenanceNotifier
 from maintenance.operators.base import MaintenanceCheckOperator
-from maintenance.results import CheckResult, alert_state
+
+if TYPE_CHECKING:
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 
 class ReviewOpenAlertsOperator(MaintenanceCheckOperator):
     """'Review critical alerts': every incident still open, with how long it has been open."""
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.hooks.results_db import results_store
+        from maintenance.results import CheckResult, utcnow
+
         store = results_store(config.results.conn_id)
-        with store.engine.connect() as conn:
-            open_alerts = [dict(r._mapping) for r in conn.execute(
-                sa.select(alert_state).where(alert_state.c.alerting.is_(True)).order_by(alert_state.c.check_name))]
-        names = [a["check_name"] for a in open_alerts]
+        names = list(store.alert_states(alerting=True))
+        runbook = context["dag"].dag_id
         return [CheckResult(
-            check="alerts.open", group="alerts", status="warn" if open_alerts else "ok",
-            summary=f"{len(open_alerts)} alert(s) still open: {', '.join(names)}" if open_alerts else "no open alerts",
-            metrics={"open_alerts": len(open_alerts)}, evidence={"open": names}, runbook=context["dag"].dag_id,
-        )]
+            check="alerts.open", group="alerts", status="warn" if names else "ok",
+            summary=f"{len(names)} alert(s) still open: {', '.join(names)}" if names else "no open alerts",
+            metrics={"open_alerts": len(names)}, evidence={"open": names}, runbook=runbook,
+        ), dead_letter_check(store.dead_letters(since=utcnow() - DEAD_LETTER_LOOKBACK), runbook)]
+
+
+DEAD_LETTER_LOOKBACK = timedelta(days=7)
+
+
+def dead_letter_check(dead: list[dict[str, Any]], runbook: str) -> CheckResult:
+    """Slack messages given up on: a failure, so the task fails and the heartbeat's /fail ping
+    shows a dead webhook somewhere other than Slack itself."""
+    from maintenance.results import CheckResult
+
+    if not dead:
+        return CheckResult(check="alerts.dead_letters", group="alerts", status="ok",
+                           summary="every Slack message of the last 7 days was delivered", runbook=runbook,
+                           metrics={"dead_letters": 0})
+    errors = sorted({(row["last_error"] or "no answer")[:120] for row in dead})
+    return CheckResult(
+        check="alerts.dead_letters", group="alerts", status="fail", reason="slack_undeliverable", runbook=runbook,
+        summary=f"{len(dead)} Slack message(s) could not be delivered and were given up (last error: {errors[-1]}); "
+                "check the slack_alerts connection",
+        metrics={"dead_letters": len(dead)},
+        evidence={"dead_letters": [{"id": r["id"], "kind": r["kind"], "check": r["check_name"],
+                                    "created_at": str(r["created_at"]), "error": r["last_error"]} for r in dead[:50]]},
+    )
 
 
 class SendDigestOperator(BaseOperator):
     """Deliver the digest channel (non-critical alerts) as one Slack message."""
 
     def execute(self, context: Any) -> int:
-        config = get_config()
-        sent = deliver(results_store(config.results.conn_id), config, channel="digest")
+        sent = MaintenanceNotifier(channel="digest", task_scoped=False).deliver(context)
         self.log.info("digest: %d item(s) delivered", sent)
         return sent

@@ -3,15 +3,18 @@ and the app's own figures (MongoDB), stored as results that the period's report 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from maintenance.config import MaintenanceConfig
 from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none
-from maintenance.results import CheckResult, not_configured, utcnow
+
+if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 
 def _period(kind: str, context: Any) -> tuple[Any, Any]:
     from maintenance.reports.data import report_period
+    from maintenance.results import utcnow
 
     start, end, _ = report_period(kind, context.get("logical_date") or utcnow())
     return start, end
@@ -36,6 +39,7 @@ def traffic_analytics(config: MaintenanceConfig, kind: str, start: Any, end: Any
                       runbook: str | None = None) -> list[CheckResult]:
     from maintenance.checks.analytics import from_ga4, from_plausible, ga4_requests, plausible_queries
     from maintenance.hooks.http_policy import ProviderError
+    from maintenance.results import CheckResult, not_configured
 
     check = f"analytics.{kind}.traffic"
     analytics = config.analytics

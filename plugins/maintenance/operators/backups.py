@@ -7,20 +7,19 @@ skipped result saying how to configure it; a ProviderError is a fail result with
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
-from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from maintenance.alerting import ChecksFailed
-from maintenance.config import Atlas, Bucket, MaintenanceConfig
 from maintenance.operators.base import MaintenanceCheckOperator
-from maintenance.results import CheckResult, not_configured, utcnow
+
+if TYPE_CHECKING:   # parsing a DAG file imports this module: config, results and checks load when a task runs
+    from maintenance.config import Atlas, Bucket, MaintenanceConfig
+    from maintenance.results import CheckResult
 
 ATLAS_HOW = "add an atlas: section to the maintenance config and the Airflow connection '{conn}' " \
             "(http: login = public key, password = private key; extra: project_id, cluster)"
@@ -33,6 +32,7 @@ def _not_found() -> type[Exception]:
 
 
 def _atlas(config: MaintenanceConfig, check: str) -> tuple[Atlas | None, list[CheckResult]]:
+    from maintenance.results import not_configured
     atlas = config.atlas
     if atlas is None or not atlas.enabled:
         return None, [not_configured(check, "backups", ATLAS_HOW.format(conn="atlas_api"))]
@@ -41,6 +41,7 @@ def _atlas(config: MaintenanceConfig, check: str) -> tuple[Atlas | None, list[Ch
 
 def _atlas_call(check: str, atlas: Atlas, call: Callable[[], list[CheckResult]], runbook: str) -> list[CheckResult]:
     """Run Atlas calls; a missing connection is skipped, a ProviderError is a fail result."""
+    from maintenance.results import not_configured
     from maintenance.checks.backups import failed_call
     from maintenance.hooks.http_policy import ProviderError
 
@@ -57,6 +58,7 @@ class _PreparedResults(MaintenanceCheckOperator):
     """A check operator whose results are computed around a deferral, then concluded by the base."""
 
     def _finish(self, context: Any, results: list[CheckResult], *, fail_on_fail: bool = False) -> Any:
+        from maintenance.alerting import ChecksFailed
         from maintenance.config import get_config
 
         outcome = self.conclude(context, get_config(), results)
@@ -72,6 +74,7 @@ class AtlasFreshnessOperator(MaintenanceCheckOperator):
     """Newest completed snapshot at most max_snapshot_age_hours old; no failed snapshot since the last run."""
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.results import CheckResult, utcnow
         from maintenance.checks.backups import since_default, snapshot_freshness
         from maintenance.hooks.atlas import AtlasHook
 
@@ -98,7 +101,10 @@ def _previous_metrics(config: MaintenanceConfig, check: str) -> dict[str, Any] |
 
 
 def bucket_settings(bucket: Bucket) -> list[CheckResult]:
+    """The weekly settings of one bucket: R2 through Cloudflare's API, S3 through the S3 API."""
+    from maintenance.results import not_configured
     from maintenance.checks.backups import failed_call, r2_bucket_settings, s3_bucket_settings
+    from maintenance.checks.storage import newest_keys, storage_failure
 
     if bucket.kind == "r2":
         from maintenance.hooks.cloudflare import CloudflareHook
@@ -118,61 +124,31 @@ def bucket_settings(bucket: Bucket) -> list[CheckResult]:
         return r2_bucket_settings(bucket.name, lock, lifecycle, require_replication=bucket.require_replication,
                                   require_lifecycle=bucket.require_lifecycle)
 
-    from maintenance.hooks.storage import s3_client
+    from maintenance.hooks.storage import bucket_facts, client_error, replication_statuses, s3_client
 
     check = f"storage.{bucket.name}.settings"
     try:
         client = s3_client(bucket.conn_id)
-        facts = s3_facts(client, bucket)
+        facts = bucket_facts(client, bucket.name)
+        if facts["replication"]:
+            # Health: the replication status of the newest objects (FAILED means it is broken).
+            keys, _ = newest_keys(client, bucket, newest=5)
+            facts["replication_statuses"] = replication_statuses(client, bucket.name, keys[:10])
     except _not_found():
         return [not_configured(check, "backups", f"add the aws connection '{bucket.conn_id}' "
                                "(extra endpoint_url for an S3-compatible store)")]
     except Exception as exc:  # noqa: BLE001 - botocore errors become a classified result
-        return [_s3_fail(check, exc, bucket, f"s3://{bucket.name}", runbook="maintenance_weekly",
-                         what="reading the bucket settings failed: ")]
+        return [storage_failure(check, bucket, *client_error(exc), runbook="maintenance_weekly",
+                                what="reading the bucket settings failed: ")]
     return s3_bucket_settings(bucket.name, facts, require_replication=bucket.require_replication,
                               require_lifecycle=bucket.require_lifecycle)
-
-
-def s3_facts(client: Any, bucket: Bucket) -> dict[str, Any]:
-    """The bucket settings the checks read; 'not configured' answers become None."""
-    from botocore.exceptions import ClientError
-
-    def optional(call: Callable[[], Any], *absent: str) -> Any:
-        try:
-            return call()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in absent:
-                return None
-            raise
-
-    name = bucket.name
-    facts: dict[str, Any] = {"versioning": client.get_bucket_versioning(Bucket=name).get("Status")}
-    replication = optional(lambda: client.get_bucket_replication(Bucket=name),
-                           "ReplicationConfigurationNotFoundError")
-    facts["replication"] = (replication or {}).get("ReplicationConfiguration", {}).get("Rules") if replication else None
-    lifecycle = optional(lambda: client.get_bucket_lifecycle_configuration(Bucket=name),
-                         "NoSuchLifecycleConfiguration")
-    facts["lifecycle"] = lifecycle.get("Rules") if lifecycle else None
-    block = optional(lambda: client.get_public_access_block(Bucket=name), "NoSuchPublicAccessBlockConfiguration")
-    facts["public_access_block"] = block.get("PublicAccessBlockConfiguration") if block else None
-    if facts["replication"]:
-        # Health: the replication status of the newest objects (FAILED means it is broken).
-        from maintenance.checks.object_checksums import select_keys
-
-        keys: list[str] = []
-        for prefix in bucket.verify_prefixes or [""]:
-            keys += select_keys(client, name, prefix, newest=5, limit=bucket.verify_limit,
-                                exclude_prefix=bucket.canary_prefix)[0]
-        facts["replication_statuses"] = [client.head_object(Bucket=name, Key=k).get("ReplicationStatus")
-                                         for k in keys[:10]]
-    return facts
 
 
 class BackupStatusOperator(MaintenanceCheckOperator):
     """Weekly: Atlas policy (retention, PITR), snapshot count/size trend; every bucket's settings."""
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.results import CheckResult, not_configured
         from maintenance.checks.backups import backup_policy, snapshot_inventory
         from maintenance.hooks.atlas import AtlasHook
 
@@ -199,132 +175,47 @@ class BackupStatusOperator(MaintenanceCheckOperator):
 # -- monthly ---------------------------------------------------------------------------------------
 def storage_verification(bucket: Bucket) -> list[CheckResult]:
     """Checksums of the objects under the bucket's prefixes, and (S3) the canary restore test."""
-    from maintenance.checks.object_checksums import (canary_restore_test, checksum_result, select_keys,
-                                                      verify_objects)
-    from maintenance.hooks.storage import s3_client
+    from maintenance.results import not_configured
+    from maintenance.checks.storage import verify_bucket
+    from maintenance.hooks.storage import client_error, s3_client
 
-    scheme = "r2" if bucket.kind == "r2" else "s3"
-    target = f"{scheme}://{bucket.name}"
-    results: list[CheckResult] = []
     try:
         client = s3_client(bucket.conn_id, pool=bucket.verify_concurrency, kind=bucket.kind)
     except _not_found():
         return [not_configured(f"storage.{bucket.name}.checksums", "backups",
                                f"add the aws connection '{bucket.conn_id}'")]
-    check = f"storage.{bucket.name}.checksums"
-    try:
-        keys: list[str] = []
-        truncated = False
-        for prefix in bucket.verify_prefixes or [""]:
-            found, cut = select_keys(client, bucket.name, prefix, newest=bucket.verify_newest,
-                                     limit=bucket.verify_limit, exclude_prefix=bucket.canary_prefix)
-            keys += found
-            truncated |= cut
-        outcomes = verify_objects(client, bucket.name, keys, concurrency=bucket.verify_concurrency)
-        results.append(checksum_result(bucket.name, outcomes, target=target, truncated=truncated))
-    except Exception as exc:  # noqa: BLE001
-        results.append(_s3_fail(check, exc, bucket, target))
-    check = f"storage.{bucket.name}.restore_test"
-    if bucket.kind == "r2":
-        results.append(CheckResult(check=check, status="skipped", group="backups", target=target,
-                                   provider="storage", reason="not_available_on_r2", summary=(
-                                       "Cloudflare R2 has no versioning, so there is no previous version to "
-                                       "restore: the restore test does not exist there (lock rules protect it instead)")))
-    elif bucket.restore_test:
-        try:
-            results.append(canary_restore_test(client, bucket.name, bucket.canary_prefix, target=target))
-        except Exception as exc:  # noqa: BLE001
-            results.append(_s3_fail(check, exc, bucket, target))
-    return results
-
-
-def _s3_fail(check: str, exc: Exception, bucket: Bucket, target: str, *, runbook: str = "maintenance_monthly",
-             what: str = "") -> CheckResult:
-    """A botocore error as a classified fail result, naming the connection when a credential is wrong."""
-    from maintenance.hooks.storage import client_error
-
-    reason, text = client_error(exc)
-    suffix = f" (check the credentials of connection '{bucket.conn_id}')" if reason == "unauthorized" else ""
-    return CheckResult(check=check, status="fail", reason=reason, group="backups", target=target,
-                       runbook=runbook, provider="storage", summary=f"{what}{text}{suffix}")
-
-
-def archive_and_restore(atlas: Atlas, hook: Any, job: dict[str, Any], target: str) -> list[CheckResult]:
-    """Download the restore job's archive, verify it, and (when possible) restore it into scratch."""
-    from maintenance.checks.backups import failed_call, verify_archive
-    from maintenance.hooks.http_policy import ProviderError
-
-    urls = [u for u in job.get("deliveryUrl") or [] if isinstance(u, str)]
-    if not urls:
-        state = ", ".join(f for f in ("failed", "cancelled", "expired") if job.get(f)) or "no delivery URL"
-        return [CheckResult(check="atlas.restore_archive", status="fail", reason="restore_failed", group="backups",
-                            target=target, runbook="maintenance_monthly", provider="atlas",
-                            summary=f"restore job {job.get('id')} ended without an archive ({state})")]
-    workdir = tempfile.mkdtemp(prefix="atlas-restore-")
-    try:
-        path = os.path.join(workdir, "snapshot.tar.gz")
-        try:
-            hook.download(urls[0], path, max_bytes=int(atlas.max_archive_gb * 1024 ** 3))
-        except ProviderError as exc:
-            return [failed_call("atlas.restore_archive", exc, target=target, runbook="maintenance_monthly")]
-        results = [verify_archive(path, atlas.expected_collections, target=target)]
-        if atlas.restore_target is not None and results[0].status != "fail":
-            results.append(scratch_restore(atlas, path, workdir, target))
-        return results
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    return verify_bucket(client, bucket, classify=client_error)
 
 
 def scratch_restore(atlas: Atlas, archive: str, workdir: str, target: str) -> CheckResult:
     """mongorestore the archive into the scratch database, then compare per-collection counts."""
-    import subprocess
-    import tarfile
+    from maintenance.checks.backups import count_comparison, failed_call
+    from maintenance.checks.restore import COUNTS, RUNBOOK, result, unpack_dump
+    from maintenance.hooks.http_policy import ProviderError
+    from maintenance.hooks.mongo import collection_counts, mongorestore, restore_target
+    from maintenance.operators.base import connection_or_none
 
-    from maintenance.checks.backups import count_comparison
-
-    check = "atlas.restore_counts"
-    base = dict(check=check, group="backups", target=target, runbook="maintenance_monthly", provider="atlas")
     restore = atlas.restore_target
     assert restore is not None and restore.scratch   # the config refuses anything else
     binary = shutil.which("mongorestore")
     if binary is None:
-        return CheckResult(status="skipped", reason="not_installed", summary=(
-            "skipped: mongorestore not installed (install the MongoDB Database Tools on the worker)"), **base)
-    from airflow.providers.mongo.hooks.mongo import MongoHook
-
+        return result(COUNTS, "skipped", "skipped: mongorestore not installed (install the MongoDB Database "
+                      "Tools on the worker)", target=target, reason="not_installed")
+    missing = [c for c in (restore.conn_id, restore.live_conn_id) if connection_or_none(c) is None]
+    if missing:
+        return result(COUNTS, "skipped", "skipped: not configured (add the mongo connection "
+                      f"{', '.join(repr(c) for c in missing)})", target=target, reason="not_configured")
+    dump = unpack_dump(archive, workdir)
+    if dump is None:
+        return result(COUNTS, "fail", "the archive has no .bson files (not a mongodump layout): nothing to restore",
+                      target=target, reason="restore_failed")
     try:
-        scratch, live = MongoHook(mongo_conn_id=restore.conn_id), MongoHook(mongo_conn_id=restore.live_conn_id)
-        scratch_uri = scratch.uri
-    except _not_found() as exc:
-        return CheckResult(status="skipped", reason="not_configured",
-                           summary=f"skipped: not configured ({exc}: add the mongo connection)", **base)
-    extracted = os.path.join(workdir, "extracted")
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(extracted, filter="data")
-    # mongorestore wants the directory that holds one folder per database (<dir>/<db>/<coll>.bson)
-    bson = next((os.path.join(d, f) for d, _, files in os.walk(extracted) for f in files
-                 if f.endswith((".bson", ".bson.gz"))), None)
-    if bson is None:
-        return CheckResult(status="fail", reason="restore_failed",
-                           summary="the archive has no .bson files (not a mongodump layout): nothing to restore", **base)
-    dump = os.path.dirname(os.path.dirname(bson))
-    command = [binary, "--uri", scratch_uri, "--drop"] + (["--gzip"] if bson.endswith(".gz") else []) + [dump]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=4 * 3600)
-    if done.returncode != 0:
-        from maintenance.hooks.http_policy import redact
-        return CheckResult(status="fail", reason="restore_failed", summary=redact(
-            f"mongorestore into '{restore.conn_id}' failed: {done.stderr.strip()[-300:]}", [scratch_uri]), **base)
-
-    def counts(hook: Any) -> dict[str, int]:
-        client = hook.get_conn()
-        out = {}
-        for db in client.list_database_names():
-            if db in ("admin", "local", "config"):
-                continue
-            for name in client[db].list_collection_names():
-                out[f"{db}.{name}"] = client[db][name].estimated_document_count()
-        return out
-    return count_comparison(counts(live), counts(scratch), tolerance=restore.count_tolerance, target=target)
+        uri, password = restore_target(restore.conn_id)
+        mongorestore(binary, uri, password, dump[0], gzip=dump[1], conn_id=restore.conn_id)
+        live, restored = collection_counts(restore.live_conn_id), collection_counts(restore.conn_id)
+    except ProviderError as exc:
+        return failed_call(COUNTS, exc, target=target, runbook=RUNBOOK)
+    return count_comparison(live, restored, tolerance=restore.count_tolerance, target=target)
 
 
 class VerifyBackupsOperator(_PreparedResults):
@@ -332,6 +223,7 @@ class VerifyBackupsOperator(_PreparedResults):
     newest snapshot, waited for in the triggerer, its archive streamed and verified."""
 
     def execute(self, context: Any) -> Any:
+        from maintenance.results import CheckResult, not_configured
         from maintenance.config import get_config
 
         config = get_config()
@@ -375,6 +267,7 @@ class VerifyBackupsOperator(_PreparedResults):
                    method_name="execute_complete")
 
     def execute_complete(self, context: Any, event: dict[str, Any], **_: Any) -> Any:
+        from maintenance.results import CheckResult
         from maintenance.config import get_config
         from maintenance.hooks.atlas import AtlasHook
 
@@ -393,7 +286,15 @@ class VerifyBackupsOperator(_PreparedResults):
             results.append(CheckResult(status="fail", reason="timeout", summary=(
                 f"the restore job was not ready after {atlas.restore_wait_minutes} min"), **base))
         else:
-            results += archive_and_restore(atlas, AtlasHook(atlas.conn_id), event.get("item") or {}, target)
+            from maintenance.checks.restore import archive_and_restore
+
+            hook = AtlasHook(atlas.conn_id)
+            max_bytes = int(atlas.max_archive_gb * 1024 ** 3)
+            results += archive_and_restore(
+                event.get("item") or {}, target=target, expected_collections=atlas.expected_collections,
+                download=lambda url, path: hook.download(url, path, max_bytes=max_bytes),
+                restore=(lambda archive, workdir: scratch_restore(atlas, archive, workdir, target))
+                if atlas.restore_target is not None else None)
         return self._finish(context, results)
 
 
@@ -408,6 +309,7 @@ class TakeSnapshotOperator(_PreparedResults):
         self.reason, self.retention_days = reason, retention_days
 
     def execute(self, context: Any) -> Any:
+        from maintenance.results import CheckResult
         from maintenance.config import get_config
 
         atlas, results = _atlas(get_config(), "atlas.manual_snapshot_request")
@@ -416,14 +318,17 @@ class TakeSnapshotOperator(_PreparedResults):
                 from maintenance.hooks.atlas import AtlasHook
 
                 hook = AtlasHook(atlas.conn_id)
-                run_id = context["ti"].run_id
-                snapshot = hook.take_snapshot(f"{self.reason} (Airflow manual_backup {run_id})",
-                                              int(self.retention_days))
+                ti = context["ti"]
+                description = f"{self.reason} (Airflow manual_backup {ti.run_id})"
+                # A retry of this task first looks for the snapshot an earlier try may have started.
+                snapshot = hook.find_snapshot(description) if (ti.try_number or 1) > 1 else None
+                how = "found (requested by an earlier try)" if snapshot else "requested"
+                snapshot = snapshot or hook.take_snapshot(description, int(self.retention_days))
                 sid = snapshot.get("id")
-                context["ti"].xcom_push(key="snapshot_id", value=sid)
+                ti.xcom_push(key="snapshot_id", value=sid)
                 return [CheckResult(check="atlas.manual_snapshot_request", status="ok", group="backups",
                                     target=f"atlas:{hook.cluster}", runbook="manual_backup", provider="atlas",
-                                    summary=f"on-demand snapshot {sid} requested ({snapshot.get('status')}), "
+                                    summary=f"on-demand snapshot {sid} {how} ({snapshot.get('status')}), "
                                             f"kept {int(self.retention_days)} days: {self.reason}",
                                     evidence={"snapshot_id": sid})]
             results = _atlas_call("atlas.manual_snapshot_request", atlas, call, "manual_backup")
@@ -493,8 +398,10 @@ class ReportSnapshotOperator(BaseOperator):
         self.reason, self.wait_task_id = reason, wait_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from maintenance.alerting import deliver, enqueue_report
+        from maintenance.results import CheckResult
+        from maintenance.alerting import enqueue_report
         from maintenance.checks.backups import human_size, as_number
+        from maintenance.notifications.slack import MaintenanceNotifier
         from maintenance.config import get_config
         from maintenance.hooks.results_db import results_store
 
@@ -511,7 +418,7 @@ class ReportSnapshotOperator(BaseOperator):
                      f"reason: {self.reason}"),
             evidence=snapshot)
         enqueue_report(store, result, context)
-        if deliver(store, config, channel="report") == 0:
+        if MaintenanceNotifier(channel="report", task_scoped=False).deliver(context) == 0:
             raise AirflowException(f"snapshot {snapshot.get('id')} is taken, but the Slack message was not "
                                    f"delivered (connection '{config.alerting.slack_conn_id}'); see the task log")
         self.log.info("%s", result.summary)

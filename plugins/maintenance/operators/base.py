@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
 
-from maintenance.alerting import ChecksFailed, assess, deliver, task_key
-from maintenance.config import MaintenanceConfig, get_config
-from maintenance.hooks.results_db import results_store
-from maintenance.results import CheckResult
+from maintenance.notifications.slack import MaintenanceNotifier
+
+# Operator modules are imported by every DAG file parse: what they need to run is imported
+# when they run (tests/dags/test_integrity.py keeps it so).
+if TYPE_CHECKING:
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 
 def connection_or_none(conn_id: str) -> Any:
@@ -24,39 +26,90 @@ def connection_or_none(conn_id: str) -> Any:
         return None
 
 
+CONFIG_CHECK = "config"
+
+
+def config_check() -> CheckResult:
+    """Whether the config file validates; while it does not, everything runs on the last valid one."""
+    from maintenance.config import config_problem
+    from maintenance.results import CheckResult
+
+    problem = config_problem()
+    if problem is None:
+        return CheckResult(check=CONFIG_CHECK, group="config", status="ok", summary="the config file is valid",
+                           runbook="uptime_monitor")
+    return CheckResult(
+        check=CONFIG_CHECK, group="config", status="fail", reason="config_invalid", runbook="uptime_monitor",
+        summary="the config file is invalid; running on the last valid configuration until it is fixed: "
+                + "; ".join(problem.splitlines()[:5]),
+        evidence={"errors": problem.splitlines()[:20]})
+
+
+def mask_secrets(*secrets: str) -> None:
+    """Register secrets with Airflow's masker, so the task log never shows them either."""
+    from airflow.sdk.log import mask_secret
+
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            mask_secret(secret)
+
+
 class MaintenanceCheckOperator(BaseOperator):
     """Subclasses implement `run_checks(config, context)`; the rest is the one alert path."""
 
     ui_color = "#e8f4fd"
     # Checks that run every few minutes (uptime) alert after alerting.failure_threshold
-    # consecutive failures, as in Gatus. Daily, weekly and monthly checks page on a failed run:
-    # waiting for a second one would mean a day or a month of silence. Their retries re-check.
+    # consecutive failed runs, as in Gatus. Daily, weekly and monthly checks page on a failed
+    # run: waiting for a second one would mean a day or a month of silence.
     uses_failure_threshold = False
+    # True when run_checks returns every check the task owns, every time: an open alert of a
+    # check that is no longer returned (removed from the config) is then resolved.
+    reports_every_check = False
+    # True on the task that tells Slack when the config file is invalid (uptime_monitor's sweep).
+    reports_config = False
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
         raise NotImplementedError
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
+        from maintenance.config import get_config
+
         config = get_config()
-        return self.conclude(context, config, self.run_checks(config, context))
+        results = self.run_checks(config, context)
+        if self.reports_config:
+            results.append(config_check())
+        return self.conclude(context, config, results)
 
     def conclude(self, context: Any, config: MaintenanceConfig, results: list[CheckResult]) -> list[dict[str, Any]]:
-        """Store, assess, page or deliver: the end of every check task (deferrable ones call it
+        """Store, assess, deliver, page: the end of every check task (deferrable ones call it
         from their resume method)."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from maintenance.alerting import ChecksFailed, assess
+        from maintenance.hooks.results_db import results_store
+
         ti = context["ti"]
         store = results_store(config.results.conn_id)
         assessment = assess(store, config, results, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
                             try_number=ti.try_number, log_url=ti.log_url,
-                            failure_threshold=None if self.uses_failure_threshold else 1)
+                            failure_threshold=None if self.uses_failure_threshold else 1,
+                            complete=self.reports_every_check, immediate=frozenset({CONFIG_CHECK}))
+        if assessment.due:   # runbooks (issue 10): an incident in a group with a runbook starts it, once
+            from maintenance.operators.runbook_start import start_runbooks
+
+            start_runbooks(store, config, assessment, context)
         for result in results:
             quiet = " (maintenance window: not alerted)" if result.check in assessment.in_maintenance else ""
             self.log.info("%-5s %s: %s%s", result.status.upper(), result.check, result.summary, quiet)
-        if assessment.paging:
-            raise ChecksFailed(assessment.paging)
-        if results and all(r.status == "skipped" for r in results):
+        for name in assessment.removed:
+            self.log.info("%s is no longer in the config: its state is forgotten", name)
+        if results and all(r.status == "skipped" for r in results) and not assessment.removed:
             # Checked nothing, so it delivers nothing either: a placeholder finishing first
             # would otherwise split a real task's alerts into two messages.
             raise AirflowSkipException("; ".join(r.summary for r in results))
-        # Recoveries, and anything an earlier delivery could not send.
-        deliver(store, config, task=task_key(context))
+        # The alert goes out now, seconds after the checks, from the run that reached the
+        # threshold; with it recoveries and anything an earlier delivery could not send.
+        MaintenanceNotifier().deliver(context)
+        if assessment.paging:
+            raise ChecksFailed(assessment.paging)
         return [r.to_dict() for r in results]

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from maintenance import heartbeat
-from maintenance.alerting import on_failure_callback
-from maintenance.config import PROJECT_ROOT, Heartbeat, MaintenanceConfig, get_config
 from maintenance.deadlines import deadline_alert
+from maintenance.notifications.slack import task_failure_notifier
+from maintenance.parse_settings import PROJECT_ROOT, dag_defaults
 
 RUNBOOKS = PROJECT_ROOT / "include" / "runbooks"
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -22,9 +22,9 @@ def runbook(dag_id: str) -> str:
 
 
 def dag_settings(dag_id: str, *, tags: list[str], schedule: str | None) -> dict[str, Any]:
-    """Keyword arguments for DAG(...). Reads the config, so a bad config is an import error."""
-    config = get_config()
-    tasks = config.tasks
+    """Keyword arguments for DAG(...), from the config's parse-time values (parse_settings.py:
+    cheap, and a bad config edit keeps the last valid values instead of breaking the DAG)."""
+    defaults = dag_defaults()
     settings = {
         "dag_id": dag_id,
         "schedule": schedule,
@@ -34,22 +34,22 @@ def dag_settings(dag_id: str, *, tags: list[str], schedule: str | None) -> dict[
         "tags": ["maintenance", *tags],
         "doc_md": runbook(dag_id),
         "default_args": {
-            "owner": tasks.owner,
-            "retries": tasks.retries,
-            "retry_delay": tasks.retry_delay,
-            "on_failure_callback": on_failure_callback,
+            "owner": defaults["owner"],
+            "retries": defaults["retries"],
+            "retry_delay": defaults["retry_delay"],
+            "on_failure_callback": task_failure_notifier(),
         },
     }
     if schedule is not None:
-        self_watch(settings, config)
+        self_watch(settings, defaults["late_after"])
     return settings
 
 
-def self_watch(settings: dict[str, Any], config: MaintenanceConfig) -> None:
+def self_watch(settings: dict[str, Any], late_after_by_dag: dict[str, Any]) -> None:
     """Heartbeat pings (start, success, fail) and the deadline alert of a scheduled DAG."""
     settings["on_success_callback"] = heartbeat.on_dag_success
     settings["on_failure_callback"] = heartbeat.on_dag_failure
     settings["default_args"]["on_execute_callback"] = heartbeat.on_run_start
-    late_after = (config.heartbeat or Heartbeat()).late_after.get(settings["dag_id"])
+    late_after = late_after_by_dag.get(settings["dag_id"])
     if late_after is not None:
         settings["deadline"] = deadline_alert(settings["dag_id"], late_after)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from maintenance.checks.errors import critical_errors, error_rate, new_issues
-from maintenance.config import MaintenanceConfig
 from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none
-from maintenance.results import CheckResult, not_configured
+
+if TYPE_CHECKING:
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 
 class SentryReviewOperator(MaintenanceCheckOperator):
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.checks.errors import critical_errors, error_rate, new_issues
         from maintenance.hooks.http_policy import ProviderError
         from maintenance.hooks.sentry import SentryHook
+        from maintenance.results import CheckResult, not_configured
 
         sentry = config.sentry
         if sentry is None or not sentry.enabled:
@@ -35,4 +38,9 @@ class SentryReviewOperator(MaintenanceCheckOperator):
             except ProviderError as exc:
                 results.append(CheckResult(check=name, group="errors", status="fail", reason=exc.reason,
                                            summary=str(exc), provider="sentry", runbook="maintenance_daily"))
+            except Exception as exc:  # noqa: BLE001 - one surprise never takes the other checks down
+                self.log.exception("%s: unexpected error", name)
+                results.append(CheckResult(check=name, group="errors", status="fail", reason="internal_error",
+                                           summary=f"internal error while checking ({type(exc).__name__})",
+                                           provider="sentry", runbook="maintenance_daily"))
         return results

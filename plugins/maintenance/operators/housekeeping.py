@@ -8,8 +8,6 @@ from typing import Any
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import BaseOperator
 
-from maintenance.config import get_config
-from maintenance.hooks.results_db import results_store, results_url
 from maintenance.operators.base import connection_or_none
 
 METADATA_CONN_ID = "airflow_db"
@@ -33,6 +31,8 @@ class AirflowDbCleanOperator(BashOperator):
     def execute(self, context: Any) -> Any:
         from airflow.sdk.log import mask_secret
 
+        from maintenance.hooks.results_db import results_url
+
         if connection_or_none(self.conn_id) is None:
             raise RuntimeError(
                 f"connection '{self.conn_id}' is not set: give the worker the metadata database URL as "
@@ -50,6 +50,9 @@ class PruneResultsOperator(BaseOperator):
     """Delete check results (and delivered or cancelled alerts) older than results.retention_days."""
 
     def execute(self, context: Any) -> int:
+        from maintenance.config import get_config
+        from maintenance.hooks.results_db import results_store
+
         config = get_config()
         days = config.results.retention_days
         deleted = results_store(config.results.conn_id).prune(timedelta(days=days))

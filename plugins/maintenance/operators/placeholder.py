@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from maintenance.config import MaintenanceConfig
 from maintenance.operators.base import MaintenanceCheckOperator
-from maintenance.results import CheckResult, not_implemented
+
+if TYPE_CHECKING:
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 
 class NotImplementedCheckOperator(MaintenanceCheckOperator):
@@ -17,4 +19,6 @@ class NotImplementedCheckOperator(MaintenanceCheckOperator):
         self.check, self.group, self.planned_in = check, group, planned_in
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.results import not_implemented
+
         return [not_implemented(self.check, self.group, self.planned_in, runbook=context["dag"].dag_id)]

@@ -6,17 +6,16 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
-from maintenance.alerting import ChecksFailed
-from maintenance.config import MaintenanceConfig, get_config
-from maintenance.durations import format_duration
-from maintenance.hooks.results_db import results_store
+from maintenance.notifications.slack import MaintenanceNotifier
 from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none
-from maintenance.results import CheckResult, utcnow
+
+if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 
 def reports_folder(config: MaintenanceConfig) -> Path:
@@ -27,6 +26,8 @@ def reports_folder(config: MaintenanceConfig) -> Path:
 
 def announcement(data: dict[str, Any], link: str) -> str:
     """The Slack line of a published report: the figures a reader wants first, and the link."""
+    from maintenance.durations import format_duration
+
     up = data["uptime"]
     name = "Monthly" if data["kind"] == "monthly" else "Weekly"
     end = data["end"] - timedelta(days=1)
@@ -64,20 +65,22 @@ class PeriodReportOperator(MaintenanceCheckOperator):
         self.kind = kind
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        from maintenance.alerting import deliver
+        from maintenance.config import get_config
 
         config = get_config()
         results = self.run_checks(config, context)
         out = self.conclude(context, config, results)
-        sent = deliver(results_store(config.results.conn_id), config, channel="report")
+        sent = MaintenanceNotifier(channel="report", task_scoped=False).deliver(context)
         self.log.info("report announcement: %d Slack message item(s) delivered", sent)
         return out
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
         from maintenance.alerting import enqueue_report
+        from maintenance.hooks.results_db import results_store
         from maintenance.reports import publish
         from maintenance.reports.data import monitored, report_data
         from maintenance.reports.render import render_report
+        from maintenance.results import CheckResult, utcnow
 
         store = results_store(config.results.conn_id)
         now = utcnow()
@@ -123,7 +126,9 @@ class PeriodReportOperator(MaintenanceCheckOperator):
                      "downtime_s": up["downtime_s"], "bytes": published.size, "pruned": len(pruned)},
             evidence={"location": published.location, "label": data["label"], "pruned": pruned[:50]})
         self.log.info("report %s written to %s (%d bytes)", data["label"], published.location, published.size)
-        enqueue_report(store, result, context, channel="report")
+        ti = context["ti"]
+        if not store.report_enqueued(check, channel="report", dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id):
+            enqueue_report(store, result, context, channel="report")   # once per run, whatever the retries
         return [result]
 
 
@@ -142,14 +147,11 @@ class RunOutcomeOperator(BaseOperator):
         super().__init__(**kwargs)
 
     def execute(self, context: Any) -> None:
-        raise UpstreamCheckFailed()
+        from maintenance.alerting import ChecksFailed
 
-
-class UpstreamCheckFailed(ChecksFailed, AirflowFailException):
-    """AirflowFailException: not retried. ChecksFailed: the failure callback adds no crash alert
-    (the failed check task has sent its own); it only delivers what is still owed."""
-
-    def __init__(self) -> None:
-        ChecksFailed.__init__(self, [])
-        self.args = ("a check task of this run failed (its alert was sent by that task); "
-                     "the report was still produced",)
+        # ChecksFailed: not retried, and the failure callback adds no crash alert (the failed
+        # check task has sent its own); it only delivers what is still owed.
+        error = ChecksFailed([])
+        error.args = ("a check task of this run failed (its alert was sent by that task); "
+                      "the report was still produced",)
+        raise error

@@ -4,22 +4,21 @@ providers' APIs), one cross-checks the external monitors; and the daily uptime r
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from maintenance.checks.external import (
-    cross_check, from_pingdom, from_uptimerobot, judge_daraja_token, judge_stripe_balance, provider_call,
-)
-from maintenance.checks.uptime_report import uptime_report
-from maintenance.config import MaintenanceConfig
-from maintenance.hooks.results_db import results_store
-from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none
-from maintenance.results import CheckResult, not_configured, utcnow
+from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none, mask_secrets
+
+if TYPE_CHECKING:
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 
 class UptimeCheckOperator(MaintenanceCheckOperator):
     """Check the configured endpoints (optionally only some groups) against their conditions."""
 
     uses_failure_threshold = True
+    reports_every_check = True
+    reports_config = True
     template_fields: Sequence[str] = ("groups",)
 
     def __init__(self, *, groups: list[str] | None = None, **kwargs: Any) -> None:
@@ -28,6 +27,7 @@ class UptimeCheckOperator(MaintenanceCheckOperator):
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
         from maintenance.checks.uptime import sweep  # aiohttp: not at DAG-parse time
+        from maintenance.results import not_configured
 
         endpoints = [e for e in config.endpoints if not self.groups or e.group in self.groups]
         if not endpoints:
@@ -36,8 +36,10 @@ class UptimeCheckOperator(MaintenanceCheckOperator):
         for endpoint in endpoints:
             if endpoint.login and (conn := connection_or_none(endpoint.login.conn_id)):
                 credentials[endpoint.name] = (conn.login or "", conn.password or "")
+        mask_secrets(*(s for e in endpoints for s in e.secrets),
+                     *(s for pair in credentials.values() for s in (*pair, ":".join(pair))))
         results = sweep(endpoints, config.uptime.concurrency, config.uptime.user_agent,
-                        credentials=credentials, ca_file=config.uptime.ca_file)
+                        credentials=credentials, ca_file=config.uptime.ca_file, body_limit=config.uptime.body_limit)
         if not self.groups or "payments" in self.groups:
             results += payment_provider_checks(config)
         return results
@@ -45,7 +47,9 @@ class UptimeCheckOperator(MaintenanceCheckOperator):
 
 def payment_provider_checks(config: MaintenanceConfig) -> list[CheckResult]:
     """Reachability of Stripe's API and Daraja's OAuth, as separate results in group payments."""
+    from maintenance.checks.external import judge_daraja_token, judge_stripe_balance, provider_call
     from maintenance.hooks.payments import DarajaHook, StripeApiHook
+    from maintenance.results import not_configured
 
     results = []
     for section, hook_class, call, judge, check, provider in (
@@ -68,8 +72,11 @@ class ExternalMonitorsOperator(MaintenanceCheckOperator):
     uses_failure_threshold = True
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.checks.external import cross_check, from_pingdom, from_uptimerobot
         from maintenance.hooks.http_policy import ProviderError
         from maintenance.hooks.monitors import PingdomHook, UptimeRobotHook
+        from maintenance.hooks.results_db import results_store
+        from maintenance.results import CheckResult, not_configured, utcnow
 
         store = results_store(config.results.conn_id)
         latest: dict[str, str] = {}
@@ -103,6 +110,10 @@ class UptimeReportOperator(MaintenanceCheckOperator):
     """maintenance_daily's 'check uptime status': uptime % and incidents per endpoint, last 24 h."""
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.checks.uptime_report import uptime_report
+        from maintenance.hooks.results_db import results_store
+        from maintenance.results import utcnow
+
         now = utcnow()
         rows = results_store(config.results.conn_id).history(since=now - timedelta(hours=24))
         return uptime_report(rows, [e.name for e in config.endpoints], now=now,

@@ -1,0 +1,113 @@
+"""The Slack message of a batch of outbox rows: Block Kit plus a plain-text fallback.
+
+Everything that came from outside (summaries quoting response bodies, targets, reasons, run
+ids) is redacted and then escaped for Slack (&, <, >), so a hostile body can neither ping a
+channel (<!channel>) nor disguise a link (<https://evil|https://status>). Only the links this
+module builds itself are left as links.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from maintenance.config import MaintenanceConfig
+from maintenance.durations import format_duration
+from maintenance.hooks.http_policy import redact
+from maintenance.results import utcnow
+
+MAX_CHECKS_PER_MESSAGE = 20   # Slack allows 50 blocks; past this the rest are counted, not listed
+
+_ICON = {"alert": ":red_circle:", "reminder": ":red_circle:", "recovered": ":large_green_circle:",
+         "crash": ":boom:", "report": ":white_check_mark:", "late": ":hourglass:", "config": ":warning:",
+         "diagnosis": ":mag:"}
+_VERB = {"alert": "FAILING", "reminder": "STILL FAILING", "recovered": "RECOVERED", "crash": "TASK CRASHED",
+         "report": "REPORT", "late": "RUN LATE", "config": "CONFIG INVALID",
+         "diagnosis": "DIAGNOSIS"}
+
+
+def slack_escape(text: Any) -> str:
+    """Slack's three control characters, escaped as Slack documents (mrkdwn and plain text)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def outside(text: Any) -> str:
+    """Text from outside: redacted of secrets, then made inert for Slack."""
+    return slack_escape(redact(str(text)))
+
+
+def _since(payload: dict[str, Any], now: datetime) -> str:
+    if not payload.get("failing_since"):
+        return ""
+    since = datetime.fromisoformat(payload["failing_since"])
+    verb = "was failing for" if payload["kind"] == "recovered" else "failing for"
+    failures = payload.get("failures") or 0
+    return f"{verb} {format_duration((now - since).total_seconds())} ({failures} run{'s' if failures != 1 else ''})"
+
+
+def _link(url: str, label: str) -> str:
+    # A link we build: its URL must not carry Slack control characters either.
+    return f"<{url.replace('|', '%7C').replace('>', '%3E').replace('<', '%3C')}|{slack_escape(label)}>"
+
+
+def _runbook_link(runbook: str | None, ui_base: str) -> str:
+    if not runbook:
+        return ""
+    if runbook.startswith(("http://", "https://")):
+        return _link(runbook, "runbook")
+    return _link(f"{ui_base}/dags/{runbook}", f"runbook {runbook}")
+
+
+def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_base: str,
+                  now: datetime | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """(plain-text fallback, Block Kit blocks) for a batch of outbox payloads."""
+    now = now or utcnow()
+    payloads = [r["payload"] for r in rows]
+    failing = sum(1 for p in payloads if p["kind"] in ("alert", "reminder", "crash", "late", "config"))
+    recovered = sum(1 for p in payloads if p["kind"] == "recovered")
+    site = slack_escape(config.site.name)
+    title = f"{site}: {failing} failing" + (f", {recovered} recovered" if recovered else "") if failing \
+        else f"{site}: {recovered} recovered" if recovered else f"{site}: {outside(payloads[0].get('summary', ''))}"
+    text_lines = [title]
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
+    for payload in payloads[:MAX_CHECKS_PER_MESSAGE]:
+        kind = payload["kind"] if payload["kind"] in _VERB else "report"
+        if kind == "diagnosis":   # runbooks (issue 10): body rendered and escaped by checks/diagnosis.render()
+            body = f"{_ICON[kind]} *{outside(payload.get('summary', ''))}*\n{payload.get('body', '')}"
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}})
+            text_lines.append(f"{_VERB[kind]} {outside(payload.get('summary', ''))}\n{payload.get('body', '')}")
+            continue
+        contact = config.contacts.get(payload.get("provider") or "")
+        name = outside(payload.get("check") or f"{payload.get('dag_id')}.{payload.get('task_id')}")
+        head = f"{_ICON[kind]} *{name}* {_VERB[kind]}"
+        detail = [outside(payload.get("summary") or "")]
+        if payload.get("target"):
+            detail.append(f"target: {outside(payload['target'])}")
+        if payload.get("reason"):
+            detail.append(f"reason: `{outside(payload['reason'])}`")
+        since = _since(payload, now)
+        if since:
+            detail.append(since)
+        follow = [link for link in (_runbook_link(payload.get("runbook"), ui_base),) if link]
+        if payload.get("diagnosis_url"):     # runbooks (issue 10): the run this incident started
+            follow.append(_link(str(payload["diagnosis_url"]), "diagnosis run"))
+        if payload.get("diagnosis_note"):
+            follow.append(outside(payload["diagnosis_note"]))
+        if contact and kind not in ("recovered", "report"):
+            follow.append(f"call {slack_escape(contact.name)} ({slack_escape(contact.how)})")
+            if contact.status_page:
+                follow.append(_link(contact.status_page, "status page"))
+        where = " › ".join(outside(payload.get(key)) for key in ("dag_id", "task_id"))
+        where += f" › run {outside(payload.get('run_id'))}"
+        if payload.get("try_number"):
+            where += f" › try {outside(payload['try_number'])}"
+        if payload.get("log_url"):
+            where += f" › {_link(str(payload['log_url']), 'task log')}"
+        body = "\n".join([head, " · ".join(detail)] + ([" · ".join(follow)] if follow else []) + [where])
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}})
+        text_lines.append(f"{_VERB[kind]} {name}: " + " · ".join(detail).replace("`", ""))
+    if len(payloads) > MAX_CHECKS_PER_MESSAGE:
+        more = f"... and {len(payloads) - MAX_CHECKS_PER_MESSAGE} more; see the results store."
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+        text_lines.append(more)
+    return "\n".join(text_lines), blocks

@@ -1,0 +1,202 @@
+"""The shape of a runbook diagnosis, and the ranking of its causes: plain functions, no Airflow.
+
+A runbook run stores one or more CheckResults per step (ok / warn / fail, reason, evidence).
+`diagnose()` turns them into one Diagnosis: a red/green line per step, the causes ranked most
+likely first (each with its evidence, the first thing to do and whom to call) and a headline.
+
+Ranking (`rank_causes`): every non-ok result is matched to a Cause of the runbook's catalogue
+by its `reason`. A cause's `weight` says how close to the root it sits: a provider incident or
+a cluster that is changing explains a timed-out ping, not the other way round, so symptoms
+carry a large weight and root causes a small one. A warning counts WARN_PENALTY more than a
+failure of the same weight; ties keep the order of the steps. Reasons the catalogue does not
+know rank after every known root cause (GENERIC_FAIL / GENERIC_WARN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from maintenance.hooks.http_policy import redact
+from maintenance.results import CheckResult
+
+WARN_PENALTY = 25
+GENERIC_FAIL = 70
+GENERIC_WARN = 90
+_ICON = {"ok": ":large_green_circle:", "warn": ":large_yellow_circle:", "fail": ":red_circle:",
+         "skipped": ":white_circle:"}
+
+
+@dataclass(frozen=True)
+class Cause:
+    reason: str                 # the CheckResult.reason it explains
+    title: str                  # what is wrong, in words a person acts on
+    weight: int                 # lower: closer to the root (ranked first)
+    action: str                 # the first thing to do
+    contact: str | None = None  # key of the config's contacts; None: the result's provider
+
+
+@dataclass
+class Finding:
+    cause: Cause
+    result: CheckResult
+    step: str
+    score: int
+
+    @property
+    def evidence(self) -> str:
+        return evidence_line(self.result)
+
+
+@dataclass
+class StepLine:
+    step: str
+    status: str                 # worst status of the step's results; "missing" when none was stored
+    summary: str
+
+
+@dataclass
+class ContactLine:
+    key: str
+    name: str
+    how: str
+    status_page: str | None = None
+
+
+@dataclass
+class Diagnosis:
+    runbook: str
+    status: str                 # ok | warn | fail
+    headline: str
+    steps: list[StepLine]
+    findings: list[Finding]
+    contacts: list[ContactLine]
+    trigger: str | None = None  # what started the run (an incident, or by hand)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
+
+
+def _generic(result: CheckResult) -> Cause:
+    failed = result.status == "fail"
+    return Cause(reason=result.reason or "unknown", title=result.summary.split(";")[0][:160],
+                 weight=GENERIC_FAIL if failed else GENERIC_WARN,
+                 action="read the step's log and its evidence below", contact=result.provider)
+
+
+def rank_causes(steps: Iterable[tuple[str, list[CheckResult]]], catalogue: Mapping[str, Cause]) -> list[Finding]:
+    """Every warn/fail result as a Finding, most likely root cause first (pure, deterministic)."""
+    findings: list[tuple[int, int, int, Finding]] = []
+    order = 0
+    for step_index, (step, results) in enumerate(steps):
+        for result in results:
+            order += 1
+            if result.status not in ("warn", "fail"):
+                continue
+            cause = catalogue.get(result.reason or "") or _generic(result)
+            score = cause.weight + (WARN_PENALTY if result.status == "warn" else 0)
+            findings.append((score, step_index, order, Finding(cause, result, step, score)))
+    findings.sort(key=lambda item: item[:3])
+    return [item[3] for item in findings]
+
+
+def worst(statuses: Iterable[str]) -> str:
+    statuses = list(statuses)
+    for status in ("fail", "warn", "ok"):
+        if status in statuses:
+            return status
+    return "skipped" if statuses else "missing"
+
+
+def evidence_line(result: CheckResult, limit: int = 6) -> str:
+    """The result's evidence as `key: value` pairs, short enough for one Slack line."""
+    parts = []
+    for key, value in list(result.evidence.items())[:limit]:
+        if isinstance(value, (list, tuple)):
+            shown = ", ".join(str(v) for v in value[:5]) + (f" (+{len(value) - 5})" if len(value) > 5 else "")
+            value = f"[{shown}]"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in list(value.items())[:5])
+        parts.append(f"{key}: {value}")
+    return "; ".join(parts)[:600]
+
+
+def diagnose(runbook: str, steps: list[tuple[str, list[CheckResult]]], catalogue: Mapping[str, Cause],
+             contacts: Mapping[str, Any], *, default_contacts: Iterable[str] = (),
+             trigger: str | None = None) -> Diagnosis:
+    """The whole diagnosis of one runbook run.
+
+    contacts: the config's `contacts` (objects with name, how, status_page). Whom to call: the
+    root cause's contact first, then the other findings', then `default_contacts` (the
+    runbook's providers), each once.
+    """
+    lines = []
+    for step, results in steps:
+        status = worst(r.status for r in results)
+        shown = [r for r in results if r.status == status] or results
+        summary = "; ".join(r.summary for r in shown[:3]) if shown else "no result stored (the step did not run)"
+        lines.append(StepLine(step, status, summary))
+    findings = rank_causes(steps, catalogue)
+    keys: list[str] = []
+    for finding in findings:
+        key = finding.cause.contact or finding.result.provider
+        if key and key not in keys:
+            keys.append(key)
+    keys += [k for k in default_contacts if k not in keys]
+    people = [ContactLine(k, c.name, c.how, getattr(c, "status_page", None))
+              for k in keys if (c := contacts.get(k)) is not None]
+    status = worst([line.status for line in lines if line.status in ("ok", "warn", "fail")] or ["ok"])
+    if findings:
+        root = findings[0]
+        headline = f"{runbook}: most likely cause: {root.cause.title}"
+    elif any(line.status == "missing" for line in lines):
+        headline = f"{runbook}: no cause found, but some steps stored no result"
+        status = "warn"
+    else:
+        headline = f"{runbook}: every step is green, no cause found"
+    return Diagnosis(runbook, status, headline, lines, findings, people, trigger)
+
+
+def _esc(text: Any) -> str:
+    """Text from outside (summaries quote provider answers): redacted, then inert for Slack."""
+    return redact(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _link(url: str, label: str) -> str:
+    return f"<{url.replace('|', '%7C').replace('>', '%3E').replace('<', '%3C')}|{_esc(label)}>"
+
+
+def render(diagnosis: Diagnosis, *, run_url: str | None = None, max_findings: int = 4) -> str:
+    """The Slack (mrkdwn) body: the root cause first, then one red/green line per step. Every
+    text from outside is escaped here; the only links are the ones built here."""
+    out: list[str] = []
+    if diagnosis.trigger:
+        out.append(f"_{_esc(diagnosis.trigger)}_")
+    root = diagnosis.root
+    if root is not None:
+        out.append(f"*Most likely cause:* {_esc(root.cause.title)} ({_esc(root.step)}: {_esc(root.result.summary)})")
+        if root.evidence:
+            out.append(f"*Evidence:* {_esc(root.evidence)}")
+        out.append(f"*Do first:* {_esc(root.cause.action)}")
+        others = diagnosis.findings[1:max_findings]
+        if others:
+            out.append("*Also seen:* " + " · ".join(f"{_esc(f.cause.title)} ({_esc(f.step)})" for f in others))
+    else:
+        out.append("*No cause found:* every step that ran is green.")
+    if diagnosis.contacts:
+        calls = []
+        for c in diagnosis.contacts:
+            line = f"{_esc(c.name)} ({_esc(c.how)})"
+            if c.status_page:
+                line += f", status {_link(c.status_page, c.status_page.split('://')[-1])}"
+            calls.append(line)
+        out.append("*Call:* " + " · ".join(calls))
+    out.append("*Steps:*")
+    for line in diagnosis.steps:
+        icon = _ICON.get(line.status, ":white_circle:")
+        out.append(f"{icon} `{_esc(line.step)}` {_esc(line.summary)}"[:400])
+    if run_url:
+        out.append(_link(run_url, "diagnosis run"))
+    return "\n".join(out)
