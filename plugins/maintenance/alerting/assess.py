@@ -11,27 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from maintenance.alerting.state import Due, closed_silently, next_state
 from maintenance.config import MaintenanceConfig
+from maintenance.exceptions import ChecksFailed  # noqa: F401 - re-exported
 from maintenance.hooks.http_policy import redact
 from maintenance.results import CheckResult, ResultsStore, utcnow
 
 log = logging.getLogger(__name__)
-
-
-class ChecksFailed(AirflowFailException):
-    """Raised by a check task when a check is at or past its failure threshold.
-
-    Not retried: its alert is already out, and the next scheduled run is the re-check (a
-    consecutive failure is a failed run, not a try). Task retries stay for crashes.
-    """
-
-    def __init__(self, failing: list[CheckResult]) -> None:
-        self.failing = failing
-        lines = "; ".join(f"{r.check}: {r.summary}" for r in failing)
-        super().__init__(f"{len(failing)} check(s) failing: {lines}")
 
 
 @dataclass

@@ -6,13 +6,13 @@ from __future__ import annotations
 import socket
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from maintenance.checks.runbooks import database as db
-from maintenance.checks.runbooks.common import guarded, status_unreachable, statuspage
-from maintenance.config import MaintenanceConfig
 from maintenance.operators.base import connection_or_none
-from maintenance.results import CheckResult, not_configured, utcnow
+
+if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 ATLAS_HOW = "add an atlas: section and the atlas_api connection (extra: project_id, cluster)"
 
@@ -26,6 +26,10 @@ def _atlas(config: MaintenanceConfig):
 
 
 def check_atlas_status(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import database as db
+    from maintenance.checks.runbooks.common import guarded, status_unreachable, statuspage
+    from maintenance.results import not_configured
+
     from maintenance.hooks import status_pages
     from maintenance.hooks.http_policy import ProviderError
 
@@ -82,6 +86,9 @@ def _is_ip(host: str) -> bool:
 
 
 def verify_connection_string(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import database as db
+    from maintenance.results import CheckResult, not_configured
+
     from maintenance.hooks.dns import lookup, make_resolver
 
     conn_id = config.runbooks.database.mongo_conn_id
@@ -133,6 +140,10 @@ def _egress_ip(config: MaintenanceConfig) -> tuple[str | None, str | None]:
 
 
 def check_network_access(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import database as db
+    from maintenance.checks.runbooks.common import guarded
+    from maintenance.results import not_configured, utcnow
+
     hook = _atlas(config)
     if hook is None:
         return [not_configured("database.access_list", db.GROUP, ATLAS_HOW)]
@@ -147,6 +158,9 @@ def check_network_access(config: MaintenanceConfig, context: Any) -> list[CheckR
 
 def ping_database(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
     """A timed connect and ping through MongoHook, the way the app connects."""
+    from maintenance.checks.runbooks import database as db
+    from maintenance.results import not_configured
+
     from airflow.providers.mongo.hooks.mongo import MongoHook
 
     settings = config.runbooks.database
@@ -171,6 +185,10 @@ def ping_database(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
 
 
 def review_connection_logs(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import database as db
+    from maintenance.checks.runbooks.common import guarded
+    from maintenance.results import not_configured, utcnow
+
     hook = _atlas(config)
     if hook is None:
         return [not_configured("database.events", db.GROUP, ATLAS_HOW)]

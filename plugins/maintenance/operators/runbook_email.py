@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from maintenance.checks.runbooks import email as em
-from maintenance.checks.runbooks.common import guarded, status_unreachable, statuspage
-from maintenance.config import MaintenanceConfig
 from maintenance.operators.base import connection_or_none
-from maintenance.results import CheckResult, not_configured
+
+if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 STATUS = {"mailgun": "https://status.mailgun.com/api/v2/summary.json",
           "sendgrid": "https://status.sendgrid.com/api/v2/summary.json"}
@@ -37,6 +37,10 @@ HOW = "add an email: section (provider, domain) and its mailgun_default / sendgr
 
 
 def check_email_dashboard(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import email as em
+    from maintenance.checks.runbooks.common import guarded, status_unreachable, statuspage
+    from maintenance.results import not_configured
+
     from maintenance.hooks import status_pages
     from maintenance.hooks.http_policy import ProviderError
 
@@ -63,6 +67,10 @@ def check_email_dashboard(config: MaintenanceConfig, context: Any) -> list[Check
 
 
 def verify_api_keys(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import email as em
+    from maintenance.checks.runbooks.common import guarded
+    from maintenance.results import not_configured
+
     found = _provider(config)
     if found is None:
         return [not_configured("email.api_key", em.GROUP, HOW)]
@@ -75,6 +83,9 @@ def verify_api_keys(config: MaintenanceConfig, context: Any) -> list[CheckResult
 
 
 def check_blacklist_status(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import email as em
+    from maintenance.results import not_configured
+
     from maintenance.hooks.dns import lookup, make_resolver
 
     settings = config.runbooks.email
@@ -110,6 +121,10 @@ def _recent_mailgun(items: list[dict[str, Any]], since: datetime) -> list[dict[s
 
 
 def review_email_logs(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import email as em
+    from maintenance.checks.runbooks.common import guarded
+    from maintenance.results import not_configured
+
     found = _provider(config)
     if found is None:
         return [not_configured("email.bounces", em.GROUP, HOW)]

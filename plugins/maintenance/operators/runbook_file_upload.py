@@ -7,13 +7,14 @@ import hashlib
 import os
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from maintenance.checks.runbooks import file_upload as fu
-from maintenance.config import MaintenanceConfig
 from maintenance.operators.base import connection_or_none
 from maintenance.operators.runbook_payments import sentry_step
-from maintenance.results import CheckResult, not_configured
+
+if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 HOW = "add storage.buckets (and runbooks.file_upload.buckets to choose the upload bucket)"
 
@@ -25,6 +26,9 @@ def _buckets(config: MaintenanceConfig):
 
 
 def check_storage_credentials(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import file_upload as fu
+    from maintenance.results import not_configured
+
     from maintenance.hooks.storage import client_error, s3_client
 
     results = []
@@ -42,6 +46,9 @@ def check_storage_credentials(config: MaintenanceConfig, context: Any) -> list[C
 
 
 def canary_upload(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import file_upload as fu
+    from maintenance.results import not_configured
+
     from maintenance.hooks.storage import client_error, s3_client
 
     buckets = [b for b in _buckets(config) if connection_or_none(b.conn_id) is not None]
@@ -95,6 +102,9 @@ def _upload(config: MaintenanceConfig, size: int, content_type: str) -> tuple[in
 
 
 def verify_file_size_limits(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import file_upload as fu
+    from maintenance.results import not_configured
+
     settings = config.runbooks.file_upload
     if not settings.upload_url or not settings.max_upload_bytes:
         return [not_configured("storage.size_limit", fu.GROUP,
@@ -105,6 +115,9 @@ def verify_file_size_limits(config: MaintenanceConfig, context: Any) -> list[Che
 
 
 def check_mime_validation(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import file_upload as fu
+    from maintenance.results import not_configured
+
     from maintenance.hooks.storage import client_error, s3_client
 
     settings = config.runbooks.file_upload
@@ -125,5 +138,8 @@ def check_mime_validation(config: MaintenanceConfig, context: Any) -> list[Check
 
 
 def review_upload_logs(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import file_upload as fu
+    from maintenance.results import not_configured
+
     return sentry_step(config, config.runbooks.file_upload.sentry_query, "storage.sentry_errors", fu.GROUP) or \
         [not_configured("storage.sentry_errors", fu.GROUP, "add a sentry: section and the sentry_api connection")]

@@ -5,14 +5,14 @@ mpesa_checkout_request_id (an STK push to look up)."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from maintenance.checks.runbooks import payments as pay
-from maintenance.checks.runbooks.common import guarded, sentry_issues, status_unreachable
-from maintenance.config import MaintenanceConfig
 from maintenance.operators.base import connection_or_none
-from maintenance.results import CheckResult, not_configured
+
+if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 DAY = 24 * 3600
 
@@ -26,6 +26,8 @@ def _stripe(config: MaintenanceConfig):
 
 
 def _stripe_call(check: str, call, judge) -> CheckResult:
+    from maintenance.checks.runbooks import payments as pay
+
     import stripe
 
     try:
@@ -39,6 +41,10 @@ def _stripe_call(check: str, call, judge) -> CheckResult:
 
 
 def check_payment_dashboards(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import payments as pay
+    from maintenance.checks.runbooks.common import status_unreachable
+    from maintenance.results import not_configured
+
     from maintenance.hooks import status_pages
     from maintenance.hooks.http_policy import ProviderError
 
@@ -52,6 +58,10 @@ def check_payment_dashboards(config: MaintenanceConfig, context: Any) -> list[Ch
 
 
 def verify_api_keys(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import payments as pay
+    from maintenance.checks.runbooks.common import guarded
+    from maintenance.results import not_configured
+
     from maintenance.hooks.payments import DarajaHook
 
     results = []
@@ -86,6 +96,9 @@ def _callback_probe(url: str) -> tuple[str, int | None, str | None]:
 
 
 def check_webhook_logs(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import payments as pay
+    from maintenance.results import not_configured
+
     results = []
     client, _ = _stripe(config)
     settings = config.runbooks.payments
@@ -110,6 +123,10 @@ def check_webhook_logs(config: MaintenanceConfig, context: Any) -> list[CheckRes
 
 
 def review_payment_logs(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+    from maintenance.checks.runbooks import payments as pay
+    from maintenance.checks.runbooks.common import guarded
+    from maintenance.results import not_configured
+
     from maintenance.hooks.payments import DarajaHook, stk_query
 
     results = []
@@ -144,6 +161,8 @@ def review_payment_logs(config: MaintenanceConfig, context: Any) -> list[CheckRe
 
 def sentry_step(config: MaintenanceConfig, query: str, check: str, group: str) -> list[CheckResult]:
     """The app's Sentry issues matching the runbook's query (nothing when Sentry is not configured)."""
+    from maintenance.checks.runbooks.common import guarded, sentry_issues
+
     from maintenance.hooks.sentry import SentryHook
 
     if config.sentry is None or not config.sentry.enabled or connection_or_none(config.sentry.conn_id) is None:

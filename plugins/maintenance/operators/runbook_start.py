@@ -21,16 +21,19 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from maintenance.alerting import Assessment, Due
-from maintenance.config import RUNBOOK_DAGS, MaintenanceConfig
-from maintenance.results import ResultsStore, utcnow
+if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
+    from maintenance.alerting import Assessment, Due
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import ResultsStore
 
 log = logging.getLogger(__name__)
 
 
 def runbook_for(due: Due, config: MaintenanceConfig) -> str | None:
+    from maintenance.config import RUNBOOK_DAGS
+
     groups = config.runbooks.auto_start.groups
     if due.result.group in groups:
         return groups[due.result.group]
@@ -45,6 +48,8 @@ def incident_run_id(due: Due) -> str:
 
 def trigger_dag_run(dag_id: str, run_id: str, conf: dict[str, Any], note: str) -> tuple[str, str | None]:
     """Ask Airflow to create the run (as TriggerDagRunOperator does): (started|exists|error, detail)."""
+    from maintenance.results import utcnow
+
     try:
         from airflow.sdk.exceptions import ErrorType
         from airflow.sdk.execution_time.comms import ErrorResponse, TriggerDagRun
@@ -64,6 +69,9 @@ def trigger_dag_run(dag_id: str, run_id: str, conf: dict[str, Any], note: str) -
 def start_runbooks(store: ResultsStore, config: MaintenanceConfig, assessment: Assessment, context: Any,
                    trigger=trigger_dag_run) -> list[dict[str, Any]]:
     """Start the runbooks of the incidents this assessment opened; link them in the alerts."""
+    from maintenance.config import RUNBOOK_DAGS
+    from maintenance.results import utcnow
+
     from maintenance.operators.runbooks import run_url
 
     settings = config.runbooks.auto_start

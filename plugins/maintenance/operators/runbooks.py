@@ -13,16 +13,17 @@ result with the error, so the diagnosis still names it.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 from urllib.parse import quote
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
-from maintenance.alerting import ChecksFailed, describe_error
-from maintenance.config import MaintenanceConfig, get_config
-from maintenance.hooks.results_db import results_store
-from maintenance.results import CheckResult
+from maintenance.exceptions import ChecksFailed
+
+if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
+    from maintenance.config import MaintenanceConfig
+    from maintenance.results import CheckResult
 
 
 class StepFoundFault(ChecksFailed):
@@ -51,6 +52,11 @@ class RunbookStepOperator(BaseOperator):
         self.step = step
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
+        from maintenance.alerting import describe_error
+        from maintenance.config import get_config
+        from maintenance.hooks.results_db import results_store
+        from maintenance.results import CheckResult
+
         config = get_config()
         ti = context["ti"]
         try:
@@ -93,6 +99,10 @@ class DiagnoseOperator(BaseOperator):
         self.steps = steps
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from maintenance.config import get_config
+        from maintenance.hooks.results_db import results_store
+        from maintenance.results import CheckResult
+
         from maintenance.alerting import enqueue_diagnosis
         from maintenance.checks.diagnosis import diagnose, render
         from maintenance.notifications.slack import MaintenanceNotifier
