@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from maintenance.exceptions import ChecksFailed
 from maintenance.notifications.slack import MaintenanceNotifier
 from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none
 
@@ -147,11 +148,14 @@ class RunOutcomeOperator(BaseOperator):
         super().__init__(**kwargs)
 
     def execute(self, context: Any) -> None:
-        from maintenance.alerting import ChecksFailed
+        raise UpstreamCheckFailed()
 
-        # ChecksFailed: not retried, and the failure callback adds no crash alert (the failed
-        # check task has sent its own); it only delivers what is still owed.
-        error = ChecksFailed([])
-        error.args = ("a check task of this run failed (its alert was sent by that task); "
-                      "the report was still produced",)
-        raise error
+
+class UpstreamCheckFailed(ChecksFailed):
+    """ChecksFailed: not retried, and the failure callback adds no crash alert (the failed
+    check task has sent its own); it only delivers what is still owed."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.args = ("a check task of this run failed (its alert was sent by that task); "
+                     "the report was still produced",)
