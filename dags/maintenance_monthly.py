@@ -3,7 +3,7 @@ dependencies, traffic analytics; then the monthly report with its director's sum
 
 from airflow.sdk import DAG
 
-from maintenance.operators.analytics import TrafficAnalyticsOperator
+from maintenance.operators.analytics import AppAnalyticsOperator, TrafficAnalyticsOperator
 from maintenance.operators.backups import VerifyBackupsOperator
 from maintenance.operators.defaults import dag_settings
 from maintenance.operators.dependencies import DependencyScanOperator
@@ -21,6 +21,7 @@ with DAG(**dag_settings("maintenance_monthly", schedule="0 5 1 * *", tags=["mont
         VerifyBackupsOperator(task_id="verify_backups"),
         DependencyScanOperator(task_id="dependency_updates"),
         TrafficAnalyticsOperator(task_id="traffic_analytics", kind="monthly"),
+        AppAnalyticsOperator(task_id="app_analytics", kind="monthly"),
     ]
     checks >> PeriodReportOperator(task_id="monthly_report", kind="monthly")
     checks >> RunOutcomeOperator(task_id="run_outcome")

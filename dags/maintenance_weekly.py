@@ -3,7 +3,7 @@ traffic analytics; then the weekly report (rendered, published and announced wha
 
 from airflow.sdk import DAG
 
-from maintenance.operators.analytics import TrafficAnalyticsOperator
+from maintenance.operators.analytics import AppAnalyticsOperator, TrafficAnalyticsOperator
 from maintenance.operators.backups import BackupStatusOperator
 from maintenance.operators.defaults import dag_settings
 from maintenance.operators.dependencies import DependencyScanOperator
@@ -19,6 +19,7 @@ with DAG(**dag_settings("maintenance_weekly", schedule="0 4 * * 1", tags=["weekl
                                     planned_in="security log review: Atlas events and the admin audit log, issue 9"),
         DependencyScanOperator(task_id="check_dependency_updates"),
         TrafficAnalyticsOperator(task_id="traffic_analytics", kind="weekly"),
+        AppAnalyticsOperator(task_id="app_analytics", kind="weekly"),
     ]
     # The report runs after every check (trigger_rule all_done); run_outcome keeps the run red
     # when a check failed, since a green leaf would otherwise make it green.

@@ -213,3 +213,148 @@ def from_ga4(kind: str, start: datetime, end: datetime, answers: dict[str, dict[
         events=[{"event": d[0], "count": v.get("eventCount", 0.0), "key_events": v.get("keyEvents", 0.0)}
                 for d, v in _ga4_rows(answers["events"]) if d],
     )
+
+
+# -- the app's own figures (MongoDB aggregation pipelines) -------------------------------------------
+# Every pipeline matches the period and the one before it on the configured time field and
+# groups in the database by UTC day (and currency, event, action...): only the groups travel.
+def _day(field: str) -> dict[str, Any]:
+    return {"$dateToString": {"format": "%Y-%m-%d", "date": f"${field}"}}
+
+
+def _match(field: str, start: datetime, end: datetime) -> dict[str, Any]:
+    return {"$match": {field: {"$gte": start - (end - start), "$lt": end}}}
+
+
+def app_pipelines(app: Any, start: datetime, end: datetime) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """{metric: (collection, pipeline)} for the configured metrics of `analytics.app`."""
+    found: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    if app.signups is not None:
+        s = app.signups
+        found["signups"] = (s.collection, [_match(s.time_field, start, end), {"$group": {
+            "_id": {"day": _day(s.time_field)}, "count": {"$sum": 1}}}])
+    if app.donations is not None:
+        d = app.donations
+        refund: Any = {"$in": [f"${d.status_field}", list(d.refund_statuses)]} if d.status_field else False
+        found["donations"] = (d.collection, [_match(d.time_field, start, end), {"$group": {
+            "_id": {"day": _day(d.time_field), "currency": f"${d.currency_field}", "refund": refund},
+            "count": {"$sum": 1}, "sum": {"$sum": f"${d.amount_field}"}}}])
+    if app.registrations is not None:
+        r = app.registrations
+        found["registrations"] = (r.collection, [_match(r.time_field, start, end), {"$group": {
+            "_id": {"day": _day(r.time_field), "event": f"${r.event_field}"}, "count": {"$sum": 1}}}])
+    if app.admin_actions is not None:
+        a = app.admin_actions
+        found["admin_actions"] = (a.collection, [_match(a.time_field, start, end), {"$group": {
+            "_id": {"day": _day(a.time_field), "action": f"${a.action_field}", "user": f"${a.user_field}"},
+            "count": {"$sum": 1}}}])
+    return found
+
+
+def _split(groups: list[dict[str, Any]], start: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(groups of the period, groups of the period before), by their day."""
+    first = f"{start:%Y-%m-%d}"
+    current, before = [], []
+    for group in groups:
+        key = group.get("_id") if isinstance(group.get("_id"), dict) else {}
+        day = key.get("day")
+        if not isinstance(day, str):
+            continue   # documents without a usable time field were grouped under null
+        (current if day >= first else before).append({**key, "count": int(number(group.get("count"))),
+                                                       "sum": number(group.get("sum"))})
+    return current, before
+
+
+def anomaly(label: str, current: float, previous: float, factor: float, min_count: int, period: str) -> str | None:
+    """'signups down 85% (12 against 80 the week before)' when past the factor either way."""
+    if max(current, previous) < min_count or max(current, previous) == 0:
+        return None
+    if previous and current * factor <= previous:
+        return f"{label} down {100 * (previous - current) / previous:.0f}% ({current:,.0f} against {previous:,.0f} the {period} before)"
+    if current >= previous * factor:
+        rise = f"up {100 * (current - previous) / previous:.0f}%" if previous else "up from none"
+        return f"{label} {rise} ({current:,.0f} against {previous:,.0f} the {period} before)"
+    return None
+
+
+def _daily(rows: list[dict[str, Any]], days: list[date], value: str = "count") -> list[dict[str, Any]]:
+    totals: dict[str, float] = {}
+    for row in rows:
+        totals[row["day"]] = totals.get(row["day"], 0) + row[value]
+    return [{"date": d.isoformat(), "count": totals.get(d.isoformat(), 0)} for d in days]
+
+
+def app_result(kind: str, metric: str, groups: list[dict[str, Any]], app: Any, start: datetime,
+               end: datetime) -> CheckResult:
+    """One metric's result from its pipeline's groups: totals against the period before, per
+    day, the breakdowns, and an anomaly (status warn, for the digest) past the factor."""
+    period = "week" if kind == "weekly" else "month"
+    days = period_days(start, end)
+    current, before = _split(groups, start)
+    factor, floor = app.anomaly_factor, app.anomaly_min_count
+    anomalies: list[str] = []
+    evidence: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
+    metrics: dict[str, Any] = {}
+    if metric == "donations":
+        divisor = app.donations.amount_divisor
+        currencies = sorted({str(r.get("currency")) for r in current + before})
+        rows = []
+        for currency in currencies:
+            paid = [r for r in current if str(r.get("currency")) == currency and not r.get("refund")]
+            paid_before = [r for r in before if str(r.get("currency")) == currency and not r.get("refund")]
+            refunds = [r for r in current if str(r.get("currency")) == currency and r.get("refund")]
+            count, total = sum(r["count"] for r in paid), sum(r["sum"] for r in paid) / divisor
+            previous = sum(r["sum"] for r in paid_before) / divisor
+            rows.append({"currency": currency, "count": count, "sum": round(total, 2),
+                         "average": round(total / count, 2) if count else None, "previous_sum": round(previous, 2),
+                         "previous_count": sum(r["count"] for r in paid_before), "change_pct": change_pct(total, previous),
+                         "refunds": sum(r["count"] for r in refunds),
+                         "refunded_sum": round(sum(r["sum"] for r in refunds) / divisor, 2)})
+            found = anomaly(f"donations in {currency}", count, rows[-1]["previous_count"], factor, floor, period)
+            if found:
+                anomalies.append(found)
+        count = sum(r["count"] for r in rows)
+        metrics = {"count": count, "previous": sum(r["previous_count"] for r in rows),
+                   "refunds": sum(r["refunds"] for r in rows)}
+        daily = []
+        for day in days:
+            for currency in currencies:
+                mine = [r for r in current if r["day"] == day.isoformat() and str(r.get("currency")) == currency
+                        and not r.get("refund")]
+                daily.append({"date": day.isoformat(), "currency": currency,
+                              "count": sum(r["count"] for r in mine), "sum": round(sum(r["sum"] for r in mine) / divisor, 2)})
+        evidence.update(currencies=rows, daily=daily)
+        sums = ", ".join(f"{r['currency']} {r['sum']:,.2f} ({r['count']})" for r in rows) or "none"
+        summary = f"{count} donation(s): {sums}; {metrics['refunds']} refund(s) apart"
+    else:
+        count, previous = sum(r["count"] for r in current), sum(r["count"] for r in before)
+        metrics = {"count": count, "previous": previous, "change_pct": change_pct(count, previous)}
+        label = {"signups": "membership signups", "registrations": "event registrations",
+                 "admin_actions": "admin actions"}[metric]
+        found = anomaly(label, count, previous, factor, floor, period)
+        if found:
+            anomalies.append(found)
+        evidence["daily"] = _daily(current, days)
+        change = f" ({metrics['change_pct']:+.1f}%)" if metrics["change_pct"] is not None else ""
+        summary = f"{count} {label}{change} against {previous} the {period} before"
+        if metric == "registrations":
+            events: dict[str, list[int]] = {}
+            for rows_, slot in ((current, 0), (before, 1)):
+                for r in rows_:
+                    events.setdefault(str(r.get("event")), [0, 0])[slot] += r["count"]
+            evidence["events"] = sorted(({"event": e, "count": c, "previous": p} for e, (c, p) in events.items()),
+                                        key=lambda e: -e["count"])
+        if metric == "admin_actions":
+            by_action: dict[str, int] = {}
+            by_user: dict[str, int] = {}
+            for r in current:
+                by_action[str(r.get("action"))] = by_action.get(str(r.get("action")), 0) + r["count"]
+                by_user[str(r.get("user"))] = by_user.get(str(r.get("user")), 0) + r["count"]
+            evidence["by_action"] = [{"action": a, "count": c} for a, c in sorted(by_action.items(), key=lambda i: -i[1])]
+            evidence["by_user"] = [{"user": u, "count": c} for u, c in sorted(by_user.items(), key=lambda i: -i[1])]
+    evidence["anomalies"] = anomalies
+    if anomalies:
+        summary += "; ANOMALY: " + "; ".join(anomalies)
+    return CheckResult(check=f"analytics.{kind}.{metric}", group="analytics", status="warn" if anomalies else "ok",
+                       reason="anomaly" if anomalies else None, critical=False, provider="app",
+                       summary=summary, metrics=metrics, evidence=evidence)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none
+from maintenance.operators.review import ReviewOperator
 
 if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
     from maintenance.config import MaintenanceConfig
@@ -70,3 +71,47 @@ def traffic_analytics(config: MaintenanceConfig, kind: str, start: Any, end: Any
     except ProviderError as exc:
         return [CheckResult(check=check, group="analytics", status="fail", reason=exc.reason, critical=False,
                             provider="plausible" if plausible else "ga4", summary=str(exc), runbook=runbook)]
+
+
+class AppAnalyticsOperator(ReviewOperator):
+    """Membership signups, donations per currency (refunds apart), event registrations and admin
+    actions from the app's MongoDB, against the period before. An anomaly is a warn result,
+    summarised in the daily digest (ReviewOperator); a database failure pages."""
+
+    ui_color = "#eaf7ef"
+
+    def __init__(self, *, kind: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kind = kind
+
+    def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        start, end = _period(self.kind, context)
+        return app_analytics(config, self.kind, start, end, runbook=context["dag"].dag_id)
+
+
+def app_analytics(config: MaintenanceConfig, kind: str, start: Any, end: Any,
+                  runbook: str | None = None) -> list[CheckResult]:
+    from maintenance.checks.analytics import app_pipelines, app_result
+    from maintenance.hooks.mongo import aggregate
+    from maintenance.results import CheckResult, not_configured
+
+    app = config.analytics.app if config.analytics else None
+    pipelines = app_pipelines(app, start, end) if app is not None else {}
+    if not pipelines:
+        return [not_configured(f"analytics.{kind}.app", "analytics",
+                               "add analytics.app (database, and the signups/donations/registrations/"
+                               "admin_actions collections) and the mongo connection")]
+    assert app is not None
+    if connection_or_none(app.conn_id) is None:
+        return [not_configured(f"analytics.{kind}.app", "analytics", f"set Airflow connection '{app.conn_id}'")]
+    results = []
+    for metric, groups in aggregate(app.conn_id, app.database, pipelines).items():
+        if isinstance(groups, Exception):
+            results.append(CheckResult(check=f"analytics.{kind}.{metric}", group="analytics", status="fail",
+                                       reason=getattr(groups, "reason", "mongo_error"), critical=False,
+                                       provider="app", summary=str(groups), runbook=runbook))
+        else:
+            result = app_result(kind, metric, groups, app, start, end)
+            result.runbook = runbook
+            results.append(result)
+    return results
