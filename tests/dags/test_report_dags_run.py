@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from analytics_servers import PlausibleServer
+from mongo_fixtures import mongo_auth_server, mongo_default_conn, mongo_server_factory  # noqa: F401
 from maintenance.results import ResultsStore
 from report_fixtures import daily_family_results, load, stamp_for, uptime_rows
 from servers import SlackReceiver, free_port
@@ -34,8 +35,12 @@ def moto_url():
 
 
 @pytest.fixture
-def env(airflow_db, tmp_path, monkeypatch, moto_url):
+def env(airflow_db, tmp_path, monkeypatch, moto_url, mongo_default_conn):  # noqa: F811
     now = datetime.now(timezone.utc)
+    week_start = datetime.combine(now.date(), datetime.min.time(), tzinfo=timezone.utc) - timedelta(days=7)
+    # signups collapse: 3 this week against 40 the week before (an anomaly for the digest)
+    mongo_default_conn.seed("app", "members", [{"created_at": week_start + timedelta(hours=5 + 40 * i)} for i in range(3)]
+                            + [{"created_at": week_start - timedelta(hours=4 * i + 1)} for i in range(40)])
     url = f"sqlite:///{tmp_path / 'results.db'}"
     store = ResultsStore(url)
     load(store, uptime_rows(ENDPOINTS, days=10, now=now - timedelta(minutes=10), stamp=stamp_for(store), outages=2))
@@ -51,6 +56,7 @@ def env(airflow_db, tmp_path, monkeypatch, moto_url):
           - {{name: api-health, url: "https://example.org/api/health", critical: true, conditions: ["[STATUS] == 200"]}}
         analytics:
           plausible: {{site_id: example.org}}
+          app: {{database: app, signups: {{collection: members}}}}
         reports:
           bucket: {BUCKET}
           conn_id: s3_reports
@@ -97,6 +103,7 @@ def test_weekly_report_uploaded_to_s3_and_announced(env):
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == DagRunState.SUCCESS, states
     assert states["traffic_analytics"] == "success" and states["weekly_report"] == "success"
+    assert states["app_analytics"] == "success", "an anomaly is a warning, not a failure"
     assert states["run_outcome"] == "skipped"
 
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
@@ -116,6 +123,10 @@ def test_weekly_report_uploaded_to_s3_and_announced(env):
     assert "REPORT report.weekly" in slack.messages[0]["text"]
     assert f"https://reports.example.org/ops/{name}" in text and "uptime" in text
     assert "testing-SECRET" not in text and PlausibleServer.key not in text
+    assert "membership signups down 92% (3 against 40 the week before)" in html
+    digest = [m for m in env["store"].outbox() if m["channel"] == "digest"]
+    assert [m["check_name"] for m in digest] == ["analytics.weekly.signups"], "the anomaly waits for the daily digest"
+    assert digest[0]["delivered_at"] is None
     stored = {r["check_name"]: r for r in env["store"].history(run_id=run.run_id)}
     assert stored["report.weekly"]["status"] == "ok"
     assert stored["analytics.weekly.traffic"]["metrics"]["visitors"] > 0
