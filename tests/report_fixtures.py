@@ -94,9 +94,12 @@ def load(store: ResultsStore, rows: Iterator[tuple[Any, ...]], rebuild_indexes: 
             chunk = list(itertools.islice(rows, 50000))
             if not chunk:
                 break
+            # The store's connections run in autocommit (it issues BEGIN itself): one
+            # transaction per chunk, not one per row.
+            cursor.execute("BEGIN")
             cursor.executemany(sql, chunk)
+            cursor.execute("COMMIT")
             total += len(chunk)
-        raw.commit()
         cursor.execute("ANALYZE")
         raw.commit()
     finally:
