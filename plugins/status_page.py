@@ -46,6 +46,16 @@ def create_app() -> Any:
         return status_page_data(store, monitored(config), config.maintenance_windows, now=utcnow(),
                                 days=config.reports.status_page_days)
 
+    @app.exception_handler(Exception)
+    async def unavailable(request: Any, exc: Exception) -> HTMLResponse:
+        # The results store or the config is unreachable: say so, without a traceback or a URL.
+        import logging
+
+        logging.getLogger(__name__).exception("status page: %s", type(exc).__name__)
+        return HTMLResponse(f"<!DOCTYPE html><title>Status unavailable</title><h1>Status unavailable</h1>"
+                            f"<p>The results store could not be read ({type(exc).__name__}); see the API server "
+                            f"log.</p>", status_code=503)
+
     @app.get("/", response_class=HTMLResponse)
     def status_page() -> HTMLResponse:
         from maintenance.reports.render import render_status_page

@@ -189,7 +189,8 @@ ix_results_check_time = sa.Index("ix_check_results_check_time", check_results.c.
 ix_results_group_time = sa.Index("ix_check_results_group_time", check_results.c.check_group,
                                  check_results.c.checked_at)   # the reports' non-uptime families
 ix_results_check_status_time = sa.Index("ix_check_results_check_status_time", check_results.c.check_name,
-                                        check_results.c.status, check_results.c.checked_at)
+                                        check_results.c.status, check_results.c.checked_at,
+                                        check_results.c.in_maintenance)   # covering for counts and failures
 
 check_daily = sa.Table(
     "check_daily", metadata,
@@ -763,8 +764,10 @@ class ResultsStore:
         c = check_results.c
         names = list(windows)
         flags = [sa.case((c.checked_at >= windows[w], 1), else_=0).label(f"w{i}") for i, w in enumerate(names)]
+        # status IN (all four): lets the (check_name, status, checked_at, in_maintenance) index
+        # answer from the index alone, one range per check and status.
         query = (sa.select(c.check_name, c.status, c.in_maintenance, *flags, sa.func.count())
-                 .where(c.checked_at >= min(windows.values()))
+                 .where(c.checked_at >= min(windows.values()), c.status.in_(STATUSES))
                  .group_by(c.check_name, c.status, c.in_maintenance, *flags))
         if checks is not None:
             query = query.where(c.check_name.in_(list(checks)))
@@ -819,25 +822,31 @@ class ResultsStore:
             where = [c.id.in_([r[0] for r in found_ids[:newest_failures]])]
         failures = sa.select(c.check_name, c.checked_at, c.reason, c.summary).where(*where).subquery("failures")
         f, later = failures.c, check_results.alias("later")
-        # The next passing result: walk the check's (check_name, checked_at) index forward.
-        ended = (sa.select(later.c.checked_at)
-                 .where(later.c.check_name == f.check_name, later.c.checked_at > f.checked_at,
-                        later.c.status.in_(("ok", "warn")), later.c.in_maintenance.is_(False))
-                 .order_by(later.c.checked_at).limit(1).scalar_subquery())
-        query = sa.select(f.check_name, f.checked_at, f.reason, f.summary, ended.label("ended")) \
-            .order_by(f.check_name, f.checked_at)
+        # The next passing result, per passing status (ok, warn): each one seek into the
+        # (check_name, status, checked_at, in_maintenance) index, the first row in time order.
+        # The earlier of the two is taken here (a status IN would read and sort every later success).
+        def first_after(status: str) -> Any:
+            return (sa.select(later.c.checked_at)
+                    .where(later.c.check_name == f.check_name, later.c.status == status,
+                           later.c.checked_at > f.checked_at, later.c.in_maintenance.is_(False))
+                    .order_by(later.c.checked_at).limit(1).scalar_subquery())
+
+        query = sa.select(f.check_name, f.checked_at, f.reason, f.summary, first_after("ok").label("ended_ok"),
+                          first_after("warn").label("ended_warn")).order_by(f.check_name, f.checked_at)
         found: dict[tuple[str, Any], dict[str, Any]] = {}
         count, oldest = 0, None
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 count += 1
-                key = (row.check_name, row.ended)
+                ends = [_as_datetime(e) for e in (row.ended_ok, row.ended_warn) if e is not None]
+                ended = min(ends) if ends else None
+                key = (row.check_name, ended)
                 if oldest is None or row.checked_at < oldest[1]:
                     oldest = (key, row.checked_at)
                 incident = found.get(key)
                 if incident is None:
                     found[key] = {"check": row.check_name, "start": _aware(_as_datetime(row.checked_at)),
-                                  "end": _aware(_as_datetime(row.ended)), "reason": row.reason,
+                                  "end": _aware(ended), "reason": row.reason,
                                   "summary": row.summary, "failures": 1}
                 else:
                     incident["failures"] += 1
