@@ -7,7 +7,9 @@ For SQLite (a file) and Postgres (a throw-away database on 127.0.0.1:5432, dropp
    tests/report_fixtures.py, written with executemany / COPY), then one last sweep through
    ResultsStore.record() as uptime_monitor writes it;
 2. roll up the finished days once (what maintenance_daily does each night; measured apart);
-3. time status_page_data() `repeat` times: median and p95 (target p95 <= 300 ms);
+3. time status_page_data() `repeat` times: median and p95 (target p95 <= 300 ms); the rolled-up
+   days are cached in the process until a day is rolled up again, as the API server does, so
+   the first request after a roll-up is measured apart (uncached_p95_ms);
 4. time report_data("monthly") (the monthly report's queries, 30 days x every check);
 5. baseline in the same process: the same daily uptime figures grouped from the raw rows
    (no rollup), to show what the rollups save.
@@ -66,7 +68,8 @@ def run(label: str, url: str, args: argparse.Namespace, now: datetime) -> dict[s
     started = time.perf_counter()
     rows = load(store, uptime_rows(names, days=args.days, now=now - timedelta(minutes=5), stamp=stamp_for(store),
                                    outages=3), rebuild_indexes=True)
-    store.record([CheckResult(check=n, status="fail" if n == "check-07" else "ok", summary="last sweep",
+    failing = names[min(7, len(names) - 1)]
+    store.record([CheckResult(check=n, status="fail" if n == failing else "ok", summary="last sweep",
                               metrics={"response_ms": 100.0}, critical=True, time=now) for n in names])
     load_s = time.perf_counter() - started
     started = time.perf_counter()
@@ -80,6 +83,14 @@ def run(label: str, url: str, args: argparse.Namespace, now: datetime) -> dict[s
         data = status_page_data(store, checks, windows, now=now, days=args.days)
         times.append((time.perf_counter() - started) * 1000)
     assert [c["state"] for c in data["checks"]].count("down") == 1 and data["banner"]
+    from maintenance.reports import data as page_module
+
+    cold = []   # the first request after a roll-up: the rolled-up days read again (not from the process cache)
+    for _ in range(max(3, args.repeat // 3)):
+        page_module._DAYS_CACHE.clear()
+        started = time.perf_counter()
+        status_page_data(store, checks, windows, now=now, days=args.days)
+        cold.append((time.perf_counter() - started) * 1000)
     reports = []
     for _ in range(3):
         started = time.perf_counter()
@@ -89,10 +100,10 @@ def run(label: str, url: str, args: argparse.Namespace, now: datetime) -> dict[s
     base = min(baseline(store, names, now - timedelta(days=args.days)) for _ in range(2))
     p50_ms, p95_ms = statistics.median(times), p95(times)
     print(f"{label:9s} rows {rows:,}  load {load_s:6.1f} s  rollup {rollup_s:6.1f} s  status page p50 {p50_ms:6.1f} ms"
-          f"  p95 {p95_ms:6.1f} ms  monthly report queries {statistics.median(reports):5.2f} s"
+          f"  p95 {p95_ms:6.1f} ms (uncached rollups: p95 {p95(cold):6.1f} ms)  monthly report queries {statistics.median(reports):5.2f} s"
           f"  raw GROUP BY baseline {base * 1000:7.1f} ms ({base * 1000 / p50_ms:.1f}x the page's p50)", flush=True)
     store.engine.dispose()
-    return {"rows": rows, "p50_ms": round(p50_ms, 1), "p95_ms": round(p95_ms, 1),
+    return {"rows": rows, "p50_ms": round(p50_ms, 1), "p95_ms": round(p95_ms, 1), "uncached_p95_ms": round(p95(cold), 1),
             "report_s": round(statistics.median(reports), 3), "rollup_s": round(rollup_s, 1),
             "load_s": round(load_s, 1), "baseline_ms": round(base * 1000, 1),
             "baseline_ratio": round(base * 1000 / p50_ms, 1)}
@@ -111,7 +122,8 @@ def main() -> None:
         sqlite = run("sqlite", f"sqlite:///{folder}/results.db", args, now)
     out.update(rows=sqlite["rows"], sqlite_p50_ms=sqlite["p50_ms"], sqlite_p95_ms=sqlite["p95_ms"],
                postgres_p50_ms=None, postgres_p95_ms=None, report_sqlite_s=sqlite["report_s"], report_postgres_s=None,
-               sqlite_rollup_s=sqlite["rollup_s"], sqlite_baseline_ratio=sqlite["baseline_ratio"])
+               sqlite_rollup_s=sqlite["rollup_s"], sqlite_baseline_ratio=sqlite["baseline_ratio"],
+               sqlite_uncached_p95_ms=sqlite["uncached_p95_ms"])
     if not args.no_postgres:
         name = f"reports_bench_{int(time.time())}"
         admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
@@ -120,7 +132,8 @@ def main() -> None:
         try:
             pg = run("postgres", PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", args, now)
             out.update(postgres_p50_ms=pg["p50_ms"], postgres_p95_ms=pg["p95_ms"], report_postgres_s=pg["report_s"],
-                       postgres_rollup_s=pg["rollup_s"], postgres_baseline_ratio=pg["baseline_ratio"])
+                       postgres_rollup_s=pg["rollup_s"], postgres_baseline_ratio=pg["baseline_ratio"],
+                       postgres_uncached_p95_ms=pg["uncached_p95_ms"])
         finally:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
