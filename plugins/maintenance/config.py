@@ -345,6 +345,81 @@ class Pingdom(ExternalMonitor):
     conn_id: str = "pingdom_api"
 
 
+# -- analytics, reports and the status page (issue 12) ----------------------------------------------
+class Plausible(ProviderSection):
+    """Plausible Stats API v2 (connection: http, host = https://plausible.io or your own, password = Stats API key)."""
+
+    conn_id: str = "plausible_api"
+    site_id: str = Field(min_length=1)          # the site's domain as registered in Plausible
+    top: int = Field(10, ge=1, le=100)          # top pages / sources / goals listed
+
+
+class GA4(ProviderSection):
+    """GA4 Data API runReport (connection: http, host = https://analyticsdata.googleapis.com;
+    password = the service account's JSON key, or extra.access_token)."""
+
+    conn_id: str = "ga4_api"
+    property_id: str = Field(pattern=r"^[0-9]+$")
+    top: int = Field(10, ge=1, le=100)
+
+
+class AppCollection(Strict):
+    """One collection of the app's database and the field holding each document's time."""
+
+    collection: str = Field(min_length=1)
+    time_field: str = "created_at"
+
+
+class Donations(AppCollection):
+    amount_field: str = "amount"
+    currency_field: str = "currency"
+    status_field: str | None = "status"         # documents whose status is a refund status are refunds
+    refund_statuses: list[str] = ["refunded"]
+    amount_divisor: float = Field(1, gt=0)      # 100 when amounts are stored in cents
+
+
+class Registrations(AppCollection):
+    event_field: str = "event"
+
+
+class AdminActions(AppCollection):
+    action_field: str = "action"
+    user_field: str = "user"
+
+
+class AppAnalytics(Strict):
+    """Counts from the app's MongoDB, aggregated in the database (connection: mongo)."""
+
+    conn_id: str = "mongo_default"
+    database: str = Field(min_length=1)
+    signups: AppCollection | None = None
+    donations: Donations | None = None
+    registrations: Registrations | None = None
+    admin_actions: AdminActions | None = None
+    # A figure this many times lower or higher than the period before is an anomaly (digest):
+    # 5 flags signups down 80 % or up 400 %.
+    anomaly_factor: float = Field(5.0, gt=1)
+    anomaly_min_count: int = Field(10, ge=0)    # ...when either period has at least this many
+
+
+class Analytics(Strict):
+    plausible: Plausible | None = None
+    ga4: GA4 | None = None                      # used when plausible is not configured
+    app: AppAnalytics | None = None
+
+
+class Reports(Strict):
+    """Weekly and monthly HTML reports: written to `folder`, or uploaded to `bucket` (S3Hook)."""
+
+    folder: str | None = None                   # default: $AIRFLOW_HOME/reports
+    bucket: str | None = None                   # set: uploaded through connection conn_id
+    conn_id: str = "aws_default"
+    prefix: str = "maintenance-reports/"
+    link_base: str | None = None                # URL where the folder or bucket prefix is served (Slack link)
+    retention_days: int = Field(400, ge=1)      # older reports are deleted
+    status_page_days: int = Field(90, ge=7, le=400)
+
+
 # -- reviews (issue 9): dependency scan, security scan, performance, security logs, audit -----------
 class LockFileSource(Strict):
     """A lock file of the application: read from a path or an HTTP URL (raw file of its repository)."""
@@ -573,6 +648,8 @@ class MaintenanceConfig(Strict):
     security_logs: SecurityLogs | None = None
     audit: Audit | None = None                  # absent: the audit runs with the defaults
     runbooks: Runbooks = Runbooks()                   # issue 10
+    analytics: Analytics | None = None          # issue 12
+    reports: Reports = Reports()                # issue 12
 
     @model_validator(mode="after")
     def _cross_references(self) -> "MaintenanceConfig":

@@ -11,7 +11,7 @@ import json
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Literal
 
 import sqlalchemy as sa
@@ -179,6 +179,62 @@ runbook_starts = sa.Table(
 # -- end runbooks --------------------------------------------------------------------------------
 
 
+# -- reports and status page (issue 12): indexes and daily rollups --------------------------------
+# The status page reads 90 days x every check; raw results are ~288 a day per 5-minute check.
+# (check_name, checked_at) serves per-check time ranges; (check_name, status, checked_at) finds
+# a check's failures (incidents) and its last success or failure without scanning the rest. check_daily holds one row per check and UTC day,
+# rolled up once the day is over (check_daily_done marks the days rolled up, empty ones too).
+ix_results_check_time = sa.Index("ix_check_results_check_time", check_results.c.check_name,
+                                 check_results.c.checked_at)
+ix_results_group_time = sa.Index("ix_check_results_group_time", check_results.c.check_group,
+                                 check_results.c.checked_at)   # the reports' non-uptime families
+ix_results_check_status_time = sa.Index("ix_check_results_check_status_time", check_results.c.check_name,
+                                        check_results.c.status, check_results.c.checked_at,
+                                        check_results.c.in_maintenance)   # covering for counts and failures
+
+check_daily = sa.Table(
+    "check_daily", metadata,
+    sa.Column("check_name", sa.String(200), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("check_group", sa.String(100), nullable=False, default=""),
+    sa.Column("critical", sa.Boolean, nullable=False, default=True),
+    sa.Column("counted", sa.Integer, nullable=False, default=0),      # not skipped, not in maintenance
+    sa.Column("up", sa.Integer, nullable=False, default=0),           # ok + warn
+    sa.Column("warned", sa.Integer, nullable=False, default=0),
+    sa.Column("down", sa.Integer, nullable=False, default=0),         # fail
+    sa.Column("maintenance", sa.Integer, nullable=False, default=0),  # stored during a window
+    sa.Column("skipped", sa.Integer, nullable=False, default=0),
+    sa.Column("p50_ms", sa.Float),
+    sa.Column("p95_ms", sa.Float),
+    sa.Column("max_ms", sa.Float),
+    sa.Column("metrics", sa.JSON),                                    # the day's last metrics (non-uptime checks)
+)
+
+# The newest result of every check and since when it is up or down (kept by record()), so the
+# status page reads one small table instead of looking up 50 histories.
+check_latest = sa.Table(
+    "check_latest", metadata,
+    sa.Column("check_name", sa.String(200), primary_key=True),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(100)),
+    sa.Column("target", sa.Text, nullable=False, default=""),
+    sa.Column("check_group", sa.String(100), nullable=False, default=""),
+    sa.Column("critical", sa.Boolean, nullable=False, default=True),
+    sa.Column("in_maintenance", sa.Boolean, nullable=False, default=False),
+    sa.Column("response_ms", sa.Float),
+    sa.Column("state", sa.String(10)),                       # up | down (counted results only)
+    sa.Column("state_since", sa.DateTime(timezone=True)),    # the first result of the current state
+)
+
+check_daily_done = sa.Table(
+    "check_daily_done", metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("rolled_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite returns naive datetimes; everything here is UTC.
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
@@ -240,11 +296,20 @@ class ResultsStore:
             for r in results
         ]
         if rows:
+            today = utcnow().date()
+            late = {d for d in {_utc_day(r["checked_at"]) for r in rows} if d < today}
+
+            def write(target: sa.Connection) -> None:
+                target.execute(check_results.insert(), rows)
+                self._keep_latest(target, rows)       # issue 12: the status page's latest state
+                if late:   # a result for a day already rolled up: roll that day up again
+                    target.execute(check_daily_done.delete().where(check_daily_done.c.day.in_(late)))
+
             if conn is not None:
-                conn.execute(check_results.insert(), rows)
+                write(conn)
             else:
                 with self.engine.begin() as own:
-                    own.execute(check_results.insert(), rows)
+                    write(own)
         return len(rows)
 
     def history(self, check: str | None = None, since: datetime | None = None,
@@ -275,6 +340,8 @@ class ResultsStore:
         cutoff = (now or utcnow()) - older_than
         with self.engine.begin() as conn:
             done = conn.execute(check_results.delete().where(check_results.c.checked_at < cutoff)).rowcount
+            conn.execute(check_daily.delete().where(check_daily.c.day < cutoff.date()))
+            conn.execute(check_daily_done.delete().where(check_daily_done.c.day < cutoff.date()))
             conn.execute(alert_outbox.delete().where(
                 alert_outbox.c.created_at < cutoff,
                 sa.or_(alert_outbox.c.delivered_at.is_not(None), alert_outbox.c.cancelled_at.is_not(None),
@@ -567,6 +634,338 @@ class ResultsStore:
                 payload = {**(row.payload or {}), **json.loads(json.dumps(extra, default=str))}
                 conn.execute(alert_outbox.update().where(alert_outbox.c.id == outbox_id).values(payload=payload))
     # -- end runbooks ------------------------------------------------------------------------------
+
+    # -- reports and status page (issue 12) ---------------------------------------------------------
+    def roll_up(self, since: date, now: datetime | None = None) -> int:
+        """Roll up every finished UTC day from `since` that is not rolled up yet; returns days done."""
+        today = (now or utcnow()).date()
+        with self.engine.connect() as conn:
+            done = {_as_date(d) for d in conn.execute(
+                sa.select(check_daily_done.c.day).where(check_daily_done.c.day >= since)).scalars()}
+        todo = [since + timedelta(days=i) for i in range((today - since).days)]
+        todo = [d for d in todo if d not in done]
+        for day in todo:
+            self._roll_up_day(day)
+        return len(todo)
+
+    def rollup_marker(self, since: date) -> tuple[int, Any]:
+        """(days rolled up since `since`, the latest roll-up time): changes whenever check_daily does."""
+        with self.engine.connect() as conn:
+            count, last = conn.execute(sa.select(sa.func.count(), sa.func.max(check_daily_done.c.rolled_at))
+                                       .where(check_daily_done.c.day >= since)).one()
+        return int(count), last
+
+    def _roll_up_day(self, day: date) -> None:
+        start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        c = check_results.c
+        query = (sa.select(c.check_name, c.check_group, c.critical, c.status, c.in_maintenance,
+                           c.metrics["response_ms"].as_float().label("response_ms"), c.id)
+                 .where(c.checked_at >= start, c.checked_at < start + timedelta(days=1))
+                 .order_by(c.checked_at, c.id))
+        days: dict[str, dict[str, Any]] = {}
+        times: dict[str, list[float]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                entry = days.get(row.check_name)
+                if entry is None:
+                    entry = days[row.check_name] = {
+                        "check_name": row.check_name, "day": day, "counted": 0, "up": 0, "warned": 0, "down": 0,
+                        "maintenance": 0, "skipped": 0, "last_id": None}
+                    times[row.check_name] = []
+                entry["check_group"], entry["critical"], entry["last_id"] = row.check_group, row.critical, row.id
+                if row.status == "skipped":
+                    entry["skipped"] += 1
+                    continue
+                if row.in_maintenance:
+                    entry["maintenance"] += 1
+                    continue
+                entry["counted"] += 1
+                if row.status == "fail":
+                    entry["down"] += 1
+                else:
+                    entry["up"] += 1
+                    entry["warned"] += row.status == "warn"
+                if row.response_ms is not None:
+                    times[row.check_name].append(float(row.response_ms))
+            last_ids = [e.pop("last_id") for e in days.values()]
+            last_metrics = dict(conn.execute(sa.select(c.check_name, c.metrics).where(c.id.in_(last_ids))).all()) \
+                if last_ids else {}
+        for name, entry in days.items():
+            values = sorted(times[name])
+            entry.update(p50_ms=_quantile(values, 0.50), p95_ms=_quantile(values, 0.95),
+                         max_ms=values[-1] if values else None,
+                         metrics=last_metrics.get(name) if not values else None)
+        with self.engine.begin() as conn:
+            conn.execute(check_daily.delete().where(check_daily.c.day == day))
+            if days:
+                conn.execute(check_daily.insert(), list(days.values()))
+            conn.execute(check_daily_done.delete().where(check_daily_done.c.day == day))
+            conn.execute(check_daily_done.insert().values(day=day, rolled_at=utcnow()))
+
+    def _keep_latest(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        newest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            seen = newest.get(row["check_name"])
+            if seen is None or row["checked_at"] >= seen["checked_at"]:
+                newest[row["check_name"]] = row
+        known = {r.check_name: r for r in conn.execute(
+            sa.select(check_latest.c.check_name, check_latest.c.checked_at, check_latest.c.state)
+            .where(check_latest.c.check_name.in_(list(newest))))}
+        for name, row in newest.items():
+            counted = row["status"] != "skipped" and not row["in_maintenance"]
+            state = ("down" if row["status"] == "fail" else "up") if counted else None
+            values = {k: row[k] for k in ("checked_at", "status", "summary", "reason", "target", "check_group",
+                                          "critical", "in_maintenance")}
+            values["response_ms"] = (row["metrics"] or {}).get("response_ms")
+            old = known.get(name)
+            if old is None:
+                # First time seen here; older history (from before this table) says since when.
+                values.update(check_name=name, state=state, state_since=self._state_since(conn, name, state))
+                conn.execute(_dialect_insert(conn)(check_latest).on_conflict_do_nothing(), [values])
+                continue
+            if _aware(old.checked_at) > _aware(row["checked_at"]):
+                continue   # a late result: the newer one stays
+            if state is not None and state != old.state:
+                values.update(state=state, state_since=row["checked_at"])
+            conn.execute(check_latest.update().where(check_latest.c.check_name == name).values(**values))
+
+    @staticmethod
+    def _state_since(conn: sa.Connection, name: str, state: str | None) -> datetime | None:
+        if state is None:
+            return None
+        c = check_results.c
+        same, other = (("fail",), ("ok", "warn")) if state == "down" else (("ok", "warn"), ("fail",))
+        counted = c.in_maintenance.is_(False)
+        last_other = conn.execute(sa.select(sa.func.max(c.checked_at)).where(
+            c.check_name == name, c.status.in_(other), counted)).scalar()
+        first = sa.select(sa.func.min(c.checked_at)).where(c.check_name == name, c.status.in_(same), counted)
+        if last_other is not None:
+            first = first.where(c.checked_at > last_other)
+        return _as_datetime(conn.execute(first).scalar())
+
+    def current_states(self, checks: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The newest result of each check and since when it is up or down (from check_latest)."""
+        names = list(checks)
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.select(check_latest).where(check_latest.c.check_name.in_(names)))
+            keys = list(result.keys())
+            found = {row[0]: dict(zip(keys, row)) for row in result}
+            missing = [n for n in names if n not in found]
+            if missing:   # history recorded before check_latest existed
+                found.update(self._latest_from_history(conn, missing))
+        for row in found.values():
+            row["checked_at"], row["state_since"] = _aware(row["checked_at"]), _aware(_as_datetime(row["state_since"]))
+        return found
+
+    def _latest_from_history(self, conn: sa.Connection, names: list[str]) -> dict[str, dict[str, Any]]:
+        c = check_results.c
+        found = {}
+        for name in names:
+            row = conn.execute(sa.select(c.check_name, c.checked_at, c.status, c.summary, c.reason, c.target,
+                                         c.check_group, c.critical, c.in_maintenance,
+                                         c.metrics["response_ms"].as_float().label("response_ms"))
+                               .where(c.check_name == name).order_by(c.checked_at.desc(), c.id.desc()).limit(1)).first()
+            if row is None:
+                continue
+            entry = dict(row._mapping)
+            counted = entry["status"] != "skipped" and not entry["in_maintenance"]
+            entry["state"] = ("down" if entry["status"] == "fail" else "up") if counted else None
+            entry["state_since"] = self._state_since(conn, name, entry["state"])
+            found[name] = entry
+        return found
+
+    def daily(self, since: date, checks: Iterable[str] | None = None, with_metrics: bool = False,
+              columns: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Rolled-up days (call roll_up first), ordered by check and day; `columns` picks fewer."""
+        wanted = list(columns) if columns is not None else \
+            [col.name for col in check_daily.c if with_metrics or col.name != "metrics"]
+        for key in ("check_name", "day"):
+            if key not in wanted:
+                wanted.insert(0, key)
+        query = sa.select(*[check_daily.c[name] for name in wanted]).where(check_daily.c.day >= since) \
+            .order_by(check_daily.c.check_name, check_daily.c.day)
+        if checks is not None:
+            query = query.where(check_daily.c.check_name.in_(list(checks)))
+        day_at = wanted.index("day")
+        rows = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                entry = dict(zip(wanted, row))
+                entry["day"] = _as_date(row[day_at])
+                rows.append(entry)
+        return rows
+
+    def live_counts(self, windows: dict[str, datetime], checks: Iterable[str] | None = None,
+                    ) -> dict[str, dict[str, dict[str, int]]]:
+        """Counts per window and check, in one scan from the earliest start: {window: {check:
+        {counted, up, down, maintenance, skipped}}}. For the current day and the last 24 h.
+
+        The database only counts rows per (check, status, maintenance flag, windows entered);
+        the few groups are summed here.
+        """
+        c = check_results.c
+        names = list(windows)
+        flags = [sa.case((c.checked_at >= windows[w], 1), else_=0).label(f"w{i}") for i, w in enumerate(names)]
+        # status IN (all four): lets the (check_name, status, checked_at, in_maintenance) index
+        # answer from the index alone, one range per check and status.
+        query = (sa.select(c.check_name, c.status, c.in_maintenance, *flags, sa.func.count())
+                 .where(c.checked_at >= min(windows.values()), c.status.in_(STATUSES))
+                 .group_by(c.check_name, c.status, c.in_maintenance, *flags))
+        if checks is not None:
+            query = query.where(c.check_name.in_(list(checks)))
+        empty = {"counted": 0, "up": 0, "down": 0, "maintenance": 0, "skipped": 0}
+        found: dict[str, dict[str, dict[str, int]]] = {w: {} for w in names}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                name, status, quiet, count = row[0], row[1], row[2], row[-1]
+                for index, window in enumerate(names):
+                    if not row[3 + index]:
+                        continue
+                    counts = found[window].setdefault(name, dict(empty))
+                    if status == "skipped":
+                        counts["skipped"] += count
+                    elif quiet:
+                        counts["maintenance"] += count
+                    else:
+                        counts["counted"] += count
+                        counts["down" if status == "fail" else "up"] += count
+        return found
+
+    def response_times(self, check: str, since: datetime) -> list[tuple[datetime, float | None, str]]:
+        """(time, response_ms, status) of one check since a time: the raw series of a drill-down chart."""
+        c = check_results.c
+        query = (sa.select(c.checked_at, c.metrics["response_ms"].as_float(), c.status)
+                 .where(c.check_name == check, c.checked_at >= since).order_by(c.checked_at, c.id))
+        with self.engine.connect() as conn:
+            return [(_aware(t), ms, status) for t, ms, status in conn.execute(query)]
+
+    def incidents(self, since: datetime, checks: Iterable[str] | None = None,
+                  until: datetime | None = None, newest_failures: int | None = None) -> list[dict[str, Any]]:
+        """Runs of consecutive failures after `since` (maintenance and skipped results neither
+        open nor end one): check, start, end (None while ongoing), failed checks, reason.
+
+        Found from the failures only: for each failure, the first later success of the same
+        check (an indexed look-up); failures sharing that success are one incident. With
+        newest_failures, only that many of the newest failures are read (the status page's
+        recent incidents) and the oldest incident, possibly cut, is left out.
+        """
+        c = check_results.c
+        where = [c.status == "fail", c.in_maintenance.is_(False), c.checked_at >= since]
+        if until is not None:
+            where.append(c.checked_at < until)
+        if checks is not None:
+            where.append(c.check_name.in_(list(checks)))
+        if newest_failures is not None:
+            # The newest failures' ids first (index only), then the incident query over those:
+            # an ORDER BY time ... LIMIT would walk the time index through every success.
+            with self.engine.connect() as conn:
+                found_ids = conn.execute(sa.select(c.id, c.checked_at).where(*where)).all()
+            found_ids.sort(key=lambda r: r[1], reverse=True)
+            where = [c.id.in_([r[0] for r in found_ids[:newest_failures]])]
+        failures = sa.select(c.check_name, c.checked_at, c.reason, c.summary).where(*where).subquery("failures")
+        f, later = failures.c, check_results.alias("later")
+        # The next passing result, per passing status (ok, warn): each one seek into the
+        # (check_name, status, checked_at, in_maintenance) index, the first row in time order.
+        # The earlier of the two is taken here (a status IN would read and sort every later success).
+        def first_after(status: str) -> Any:
+            return (sa.select(later.c.checked_at)
+                    .where(later.c.check_name == f.check_name, later.c.status == status,
+                           later.c.checked_at > f.checked_at, later.c.in_maintenance.is_(False))
+                    .order_by(later.c.checked_at).limit(1).scalar_subquery())
+
+        query = sa.select(f.check_name, f.checked_at, f.reason, f.summary, first_after("ok").label("ended_ok"),
+                          first_after("warn").label("ended_warn")).order_by(f.check_name, f.checked_at)
+        found: dict[tuple[str, Any], dict[str, Any]] = {}
+        count, oldest = 0, None
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                count += 1
+                ends = [_as_datetime(e) for e in (row.ended_ok, row.ended_warn) if e is not None]
+                ended = min(ends) if ends else None
+                key = (row.check_name, ended)
+                if oldest is None or row.checked_at < oldest[1]:
+                    oldest = (key, row.checked_at)
+                incident = found.get(key)
+                if incident is None:
+                    found[key] = {"check": row.check_name, "start": _aware(_as_datetime(row.checked_at)),
+                                  "end": _aware(ended), "reason": row.reason,
+                                  "summary": row.summary, "failures": 1}
+                else:
+                    incident["failures"] += 1
+        if newest_failures is not None and len(found_ids) > newest_failures and oldest is not None:
+            found.pop(oldest[0], None)   # may have started before the newest failures read
+        return sorted(found.values(), key=lambda i: i["start"])
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        """Checks with an open incident (alert_state.alerting), with the critical flag of their last result."""
+        c = check_results.c
+        with self.engine.connect() as conn:
+            states = [dict(r._mapping) for r in conn.execute(
+                sa.select(alert_state).where(alert_state.c.alerting.is_(True)).order_by(alert_state.c.check_name))]
+            for state in states:
+                state["failing_since"] = _aware(state["failing_since"])
+                last = conn.execute(sa.select(c.critical, c.summary, c.reason).where(c.check_name == state["check_name"])
+                                    .order_by(c.checked_at.desc(), c.id.desc()).limit(1)).first()
+                state["critical"] = bool(last.critical) if last else True
+                state["summary"] = last.summary if last else ""
+                state["reason"] = last.reason if last else None
+        return states
+
+    def check_names(self, since: datetime) -> list[str]:
+        """Names of the checks with rolled-up days since then (what a report can cover)."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(check_daily.c.check_name).distinct()
+                                     .where(check_daily.c.day >= since.date())).scalars())
+
+    def group_results(self, groups: Iterable[str], since: datetime, until: datetime | None = None,
+                      prefixes: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Results of non-uptime check families (backups, errors, performance...) in a period:
+        those of the groups, plus checks whose name starts with a prefix (each an index range)."""
+        c = check_results.c
+        wanted = []
+        groups = list(groups)
+        if groups:
+            wanted.append(c.check_group.in_(groups))
+        rows: dict[int, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            names: list[str] = []
+            for prefix in prefixes:   # the names first (an index range), then their rows by name and time
+                names += conn.execute(sa.select(c.check_name).distinct().where(
+                    c.check_name >= prefix, c.check_name < prefix[:-1] + chr(ord(prefix[-1]) + 1))).scalars().all()
+            if names:
+                wanted.append(c.check_name.in_(names))
+            for condition in wanted:   # one query each: an OR would stop either index from being used
+                query = sa.select(check_results).where(condition, c.checked_at >= since)
+                if until is not None:
+                    query = query.where(c.checked_at < until)
+                for row in conn.execute(query):
+                    rows[row.id] = dict(row._mapping)
+        found = sorted(rows.values(), key=lambda r: (_aware(r["checked_at"]), r["id"]))
+        for row in found:
+            row["checked_at"] = _aware(row["checked_at"])
+        return found
+    # -- end reports and status page ------------------------------------------------------
+
+
+def _utc_day(value: datetime) -> date:
+    return (value.astimezone(timezone.utc) if value.tzinfo else value).date()
+
+
+def _as_date(value: Any) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    # A scalar subquery's datetime comes back from SQLite as text.
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _quantile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank quantile of a sorted list (the same rank rule as checks.uptime_report.percentile)."""
+    if not ordered:
+        return None
+    index = min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))
+    return ordered[index]
 
 
 CLAIM_STALE_AFTER = timedelta(minutes=10)   # a sender that died mid-send releases its claim

@@ -121,11 +121,16 @@ def test_monthly_restore_of_a_corrupt_archive_fails(env, tmp_path, monkeypatch):
     run = load("maintenance_monthly").test()
     assert run.state == DagRunState.FAILED
     assert states(run)["verify_backups"][0] == "failed"
+    # the report is still produced and announced; run_outcome keeps the run red
+    assert states(run)["monthly_report"][0] == "success" and states(run)["run_outcome"][0] == "failed"
     jobs = list(atlas.jobs.values())
     assert jobs and all(j["snapshotId"] == "s-new" for j in jobs), "the newest completed snapshot is restored"
-    assert len(slack.messages) == 1
-    text = slack.messages[0]["text"]
+    alerts = [m for m in slack.messages if "REPORT report.monthly" not in m["text"]]
+    reports = [m for m in slack.messages if "REPORT report.monthly" in m["text"]]
+    assert len(alerts) == 1 and len(reports) == 1, slack.messages
+    text = alerts[0]["text"]
     assert "atlas.restore_archive" in text and "corrupt" in text and "SIGNED-SECRET" not in json.dumps(slack.messages)
+    assert "backups NOT verified" in reports[0]["text"]
 
 
 def test_monthly_restore_of_a_good_archive_passes(env):
@@ -136,8 +141,11 @@ def test_monthly_restore_of_a_good_archive_passes(env):
     atlas, slack = env
     run = load("maintenance_monthly").test()
     assert states(run)["verify_backups"][0] == "success", states(run)
+    assert states(run)["run_outcome"][0] == "skipped", states(run)
     assert run.state == DagRunState.SUCCESS
-    assert slack.messages == []
+    # no alert; only the monthly report's announcement
+    assert len(slack.messages) == 1 and "REPORT report.monthly" in slack.messages[0]["text"], slack.messages
+    assert "backups verified" in slack.messages[0]["text"]
     import os
     url = json.loads(os.environ["AIRFLOW_CONN_TEST_RESULTS"])["extra"]["sqlalchemy_url"]
     rows = {r["check_name"]: r for r in ResultsStore(url).history()}

@@ -122,3 +122,34 @@ def mongo_error(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, ConfigurationError):
         return HTTP_4XX, f"connection misconfigured ({name})"
     return "mongo_error", name
+
+
+def aggregate(conn_id: str, database: str, pipelines: dict[str, tuple[str, list[dict[str, Any]]]],
+              max_time_ms: int = 60_000) -> dict[str, list[dict[str, Any]] | Exception]:
+    """Run each named (collection, pipeline) in the database through MongoHook: its groups, or
+    the ProviderError that stopped it (one failing pipeline does not stop the others)."""
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+    from pymongo.errors import PyMongoError
+
+    found: dict[str, list[dict[str, Any]] | Exception] = {}
+    try:
+        with MongoHook(mongo_conn_id=conn_id) as hook:
+            client: Any = hook.get_conn()
+            unreachable: ProviderError | None = None
+            for name, (collection, pipeline) in pipelines.items():
+                if unreachable is not None:   # no server: the next pipelines would only wait as long again
+                    found[name] = unreachable
+                    continue
+                try:
+                    found[name] = list(client[database][collection].aggregate(pipeline, maxTimeMS=max_time_ms))
+                except PyMongoError as exc:
+                    reason, text = mongo_error(exc)
+                    found[name] = ProviderError(reason, f"aggregating {database}.{collection} through '{conn_id}' "
+                                                        f"failed: {text}", conn_id=conn_id)
+                    if reason in (TIMEOUT, CONNECTION):
+                        unreachable = found[name]
+    except PyMongoError as exc:   # the client itself (URI, DNS) could not be made
+        reason, text = mongo_error(exc)
+        error = ProviderError(reason, f"connecting through '{conn_id}' failed: {text}", conn_id=conn_id)
+        found = {name: error for name in pipelines}
+    return found

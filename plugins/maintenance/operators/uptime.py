@@ -115,6 +115,10 @@ class UptimeReportOperator(MaintenanceCheckOperator):
         from maintenance.results import utcnow
 
         now = utcnow()
-        rows = results_store(config.results.conn_id).history(since=now - timedelta(hours=24))
+        store = results_store(config.results.conn_id)
+        rows = store.history(since=now - timedelta(hours=24))
+        # issue 12: roll up the finished days now, so the status page's first visit of the day does not
+        rolled = store.roll_up(now.date() - timedelta(days=config.reports.status_page_days), now)
+        self.log.info("results store: %d finished day(s) rolled up for the status page and reports", rolled)
         return uptime_report(rows, [e.name for e in config.endpoints], now=now,
                              target_percent=config.uptime.target_percent)

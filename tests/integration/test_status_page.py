@@ -1,0 +1,223 @@
+"""The status page plugin through a running Airflow API server (started once for the module):
+routes answer behind Airflow's auth (401 anonymous), the plugin's nav view opens inside the
+Airflow UI in headless Chromium, and a weekly report renders from disk. Screenshots are kept
+under test-artifacts/."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import requests
+
+from browser import ARTIFACTS, Browser, chromium
+from maintenance.results import CheckResult, ResultsStore
+from report_fixtures import daily_family_results, load, stamp_for, uptime_rows
+from servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ENDPOINTS = ["homepage", "api-health", "admin-login", "payments-health"]
+PREFIX = "/maintenance-status"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """30 days of 5-minute results, then a last sweep through ResultsStore.record (api-health down)."""
+    folder = tmp_path_factory.mktemp("status")
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    url = f"sqlite:///{folder / 'results.db'}"
+    store = ResultsStore(url)
+    load(store, uptime_rows(ENDPOINTS, days=30, now=now - timedelta(minutes=15), stamp=stamp_for(store),
+                            outages=2))
+    store.record(daily_family_results(days=30, now=now))
+    for minutes, failing in ((10, False), (5, True), (0, True)):
+        store.record([CheckResult(check=name, status="fail" if failing and name == "api-health" else "ok",
+                                  summary="HTTP 503 from https://example.org/api/health" if failing and name == "api-health"
+                                  else "ok", reason="http_5xx" if failing and name == "api-health" else None,
+                                  critical=name != "admin-login", metrics={"response_ms": 120.0},
+                                  time=now - timedelta(minutes=minutes)) for name in ENDPOINTS])
+    config = folder / "maintenance.yaml"
+    endpoints = "\n".join(f"  - {{name: {n}, url: 'https://example.org/{n}', critical: {str(n != 'admin-login').lower()}, "
+                          f"conditions: ['[STATUS] == 200']}}" for n in ENDPOINTS)
+    config.write_text(textwrap.dedent(f"""
+        site: {{name: example.org, url: "https://example.org"}}
+        results: {{conn_id: status_results}}
+        heartbeat: {{late_after: {{}}}}
+        maintenance_windows:
+          - {{start: "{(now - timedelta(minutes=30)).isoformat()}", duration: 2h, endpoints: [admin-login], reason: certificate rotation}}
+          - {{start: "{(now + timedelta(days=3)).isoformat()}", duration: 1h, reason: database upgrade}}
+        endpoints:
+    """) + endpoints + "\n")
+    return {"folder": folder, "store": store, "url": url, "config": config, "now": now}
+
+
+@pytest.fixture(scope="module")
+def server(airflow_db, site):
+    """`airflow api-server` on a free port with this repo's plugins and a SimpleAuthManager user."""
+    port, password = free_port(), secrets.token_urlsafe(12)
+    passwords = site["folder"] / "passwords.json"
+    passwords.write_text(json.dumps({"admin": password}))
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ")}
+    env = {
+        **keep,
+        "PATH": f"{Path(sys.executable).parent}:{keep.get('PATH', '/usr/bin:/bin')}",
+        "PYTHONPATH": str(ROOT / "plugins"),
+        "AIRFLOW_HOME": os.environ["AIRFLOW_HOME"],
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "MAINTENANCE_CONFIG": str(site["config"]),
+        "AIRFLOW_CONN_STATUS_RESULTS": json.dumps({"conn_type": "sqlite", "extra": {"sqlalchemy_url": site["url"]}}),
+    }
+    log = open(site["folder"] / "api-server.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port",
+                                str(port), "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                               cwd=site["folder"])
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            if requests.get(f"{base}/api/v2/monitor/health", timeout=2).ok:
+                break
+        except requests.RequestException:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            raise RuntimeError("the API server did not start:\n" + (site["folder"] / "api-server.log").read_text()[-3000:])
+        time.sleep(0.5)
+    token = requests.post(f"{base}/auth/token", json={"username": "admin", "password": password}, timeout=10)
+    assert token.status_code == 201, token.text
+    yield {"base": base, "token": token.json()["access_token"]}
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def get(server, path, token=None, **kwargs):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(f"{server['base']}{path}", headers=headers, timeout=30, **kwargs)
+
+
+@pytest.mark.parametrize("path", [f"{PREFIX}/", f"{PREFIX}/api/status", f"{PREFIX}/checks/homepage"])
+def test_anonymous_requests_get_401(server, path):
+    response = get(server, path)
+    assert response.status_code == 401, response.text[:200]
+    assert "api-health" not in response.text
+    forged = get(server, path, token="not-a-jwt")
+    assert forged.status_code in (401, 403) and "api-health" not in forged.text
+
+
+def test_status_data_when_authenticated(server, site):
+    response = get(server, f"{PREFIX}/api/status", token=server["token"])
+    assert response.status_code == 200, response.text[:300]
+    data = response.json()
+    checks = {c["name"]: c for c in data["checks"]}
+    assert list(checks) == ENDPOINTS
+    assert checks["api-health"]["state"] == "down"
+    assert checks["api-health"]["since"] == (site["now"] - timedelta(minutes=5)).isoformat()
+    assert checks["homepage"]["state"] == "up"
+    assert [b["name"] for b in data["banner"]] == ["api-health"]
+    assert data["maintenance"]["current"][0]["reason"] == "certificate rotation"
+    assert data["maintenance"]["next"]["reason"] == "database upgrade"
+    today = datetime.now(timezone.utc).date()
+    for name, check in checks.items():   # 7 and 30 days: counted independently over the raw rows
+        assert len(check["bars"]) == 90
+        for days in (7, 30):
+            since = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), tzinfo=timezone.utc)
+            rows = [r for r in site["store"].history(name, since=since)
+                    if r["status"] != "skipped" and not r["in_maintenance"]]
+            expected = 100 * sum(r["status"] != "fail" for r in rows) / len(rows)
+            assert check["uptime"][f"{days}d"] == pytest.approx(expected), (name, days)
+    assert data["incidents"] and data["incidents"][0]["check"] == "api-health" and data["incidents"][0]["end"] is None
+
+
+def test_status_page_html_when_authenticated(server):
+    response = get(server, f"{PREFIX}/", token=server["token"])
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert "1 critical check(s) failing:" in html and "HTTP 503 from https://example.org/api/health" in html
+    for name in ENDPOINTS:
+        row = html.split(f'data-check="{name}"', 1)[1].split("</tr>", 1)[0]
+        assert row.count("<rect") == 90, name
+        assert "<polyline" in row, f"{name}: p95 chart"
+    assert "certificate rotation" in html and "database upgrade" in html
+    detail = get(server, f"{PREFIX}/checks/homepage", token=server["token"])
+    assert detail.status_code == 200 and 'id="response-chart"' in detail.text
+    assert get(server, f"{PREFIX}/checks/unknown", token=server["token"]).status_code == 404
+
+
+def test_plugin_is_registered_with_its_nav_view(server):
+    response = get(server, "/api/v2/plugins", token=server["token"])
+    assert response.status_code == 200
+    plugin = next(p for p in response.json()["plugins"] if p["name"] == "maintenance_status_page")
+    assert plugin["external_views"][0]["url_route"] == "maintenance-status"
+    assert plugin["fastapi_apps"][0]["url_prefix"] == PREFIX
+
+
+needs_chromium = pytest.mark.skipif(chromium() is None, reason="chromium is not installed (.ci/run installs it)")
+
+
+@needs_chromium
+def test_chromium_shows_the_status_page_inside_the_airflow_ui(server):
+    with Browser(1400, 1000) as browser:
+        browser.open(f"{server['base']}{PREFIX}/")
+        assert "Not authenticated" in browser.evaluate("document.body.innerText"), "anonymous: refused"
+        browser.set_cookie("_token", server["token"], server["base"])
+        browser.open(f"{server['base']}/plugin/maintenance-status")
+        frame = "document.querySelector('iframe')"
+        banner = browser.wait_for(f"{frame} && {frame}.contentDocument && "
+                                  f"{frame}.contentDocument.querySelector('#banner') && "
+                                  f"{frame}.contentDocument.querySelector('#banner').innerText", timeout=90)
+        assert "critical check(s) failing" in banner and "api-health" in banner
+        rows = browser.evaluate(f"Array.from({frame}.contentDocument.querySelectorAll('tr.check'))"
+                                ".map(r => [r.dataset.check, r.dataset.state, r.querySelectorAll('rect').length])")
+        assert rows == [["homepage", "up", 90], ["api-health", "down", 90], ["admin-login", "up", 90],
+                        ["payments-health", "up", 90]]
+        assert browser.evaluate(f"{frame}.getBoundingClientRect().height") > 400, "the iframe is shown"
+        assert "Status page" in browser.evaluate("document.body.innerText"), "the nav entry"
+        time.sleep(0.5)
+        browser.screenshot(ARTIFACTS / "status-page-in-airflow-ui.png")
+        browser.open(f"{server['base']}{PREFIX}/")
+        browser.screenshot(ARTIFACTS / "status-page.png", full_page=True)
+
+
+@needs_chromium
+def test_chromium_renders_a_weekly_report_from_disk(site):
+    from maintenance.reports.data import Monitored, report_data
+    from maintenance.reports.render import render_report
+
+    data = report_data(site["store"], "weekly", checks=[Monitored(n) for n in ENDPOINTS], site="example.org",
+                       now=datetime.now(timezone.utc))
+    path = site["folder"] / "weekly.html"
+    path.write_text(render_report(data), encoding="utf-8")
+    with Browser(1000, 1200) as browser:
+        browser.open(path.as_uri())
+        images = browser.wait_for("Array.from(document.images).every(i => i.complete) && "
+                                  "Array.from(document.images).map(i => [i.alt, i.naturalWidth, i.naturalHeight])")
+        titles = [alt for alt, width, height in images if width == 900 and height >= 200]
+        assert len(titles) == len(images), images
+        assert titles[0] == "Daily uptime per endpoint"
+        assert {f"Response time per day: {n}" for n in ENDPOINTS} <= set(titles)
+        assert {"Error events per day (Sentry)", "Newest backup snapshot age per day"} <= set(titles)
+        text = browser.evaluate("document.body.innerText")
+        assert f"{data['uptime']['overall_percent']:.2f}%" in text and "How uptime is counted." in text
+        browser.screenshot(ARTIFACTS / "weekly-report.png", full_page=True)

@@ -1,0 +1,194 @@
+"""Report data and rendering over a results store filled with 30 days of generated results.
+
+Figures are cross-checked against the raw rows with independent code (the daily uptime
+report's incidents() and plain counting), charts are decoded as PNG images, and a store
+without Sentry/backups/Web Vitals/findings/analytics gets a note in each of those sections.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from maintenance.checks.uptime_report import incidents as raw_incidents
+from maintenance.config import MaintenanceWindow
+from maintenance.reports import publish
+from maintenance.reports.data import Monitored, report_data, report_period
+from maintenance.reports.render import render_report
+from maintenance.results import CheckResult, ResultsStore
+from report_fixtures import daily_family_results, load, stamp_for, uptime_rows
+
+UTC = timezone.utc
+NOW = datetime(2026, 5, 1, 5, 0, tzinfo=UTC)          # the monthly run: April; the weekly: 24-30 April
+ENDPOINTS = ["homepage", "api-health", "admin-login", "payments-health"]
+CHECKS = [Monitored(n, n != "admin-login") for n in ENDPOINTS]
+WINDOW = (datetime(2026, 4, 27, 2, 0, tzinfo=UTC), datetime(2026, 4, 27, 4, 0, tzinfo=UTC))
+MAINTENANCE = [MaintenanceWindow(start=WINDOW[0], duration=timedelta(hours=2), endpoints=["homepage"],
+                                 reason="region migration")]
+
+
+def fill(store: ResultsStore, *, families: bool = True) -> None:
+    load(store, uptime_rows(ENDPOINTS, days=30, now=NOW - timedelta(hours=5), stamp=stamp_for(store), outages=3,
+                            maintenance=WINDOW, maintenance_checks={"homepage"}))
+    if families:
+        store.record(daily_family_results(days=30, now=NOW))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    store = ResultsStore(f"sqlite:///{tmp_path_factory.mktemp('reports') / 'results.db'}")
+    fill(store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def reports(store):
+    return {kind: report_data(store, kind, checks=CHECKS, site="example.org", now=NOW, target_percent=99.5,
+                              windows=MAINTENANCE) for kind in ("weekly", "monthly")}
+
+
+def images(html: str) -> list[tuple[str, bytes, int, int]]:
+    found = []
+    for match in re.finditer(r'<img class="chart[^"]*"(?: id="[^"]*")? src="data:image/png;base64,([^"]+)" '
+                             r'width="(\d+)" height="(\d+)" alt="([^"]*)"', html):
+        found.append((match.group(4), base64.b64decode(match.group(1)), int(match.group(2)), int(match.group(3))))
+    return found
+
+
+def test_periods():
+    assert report_period("weekly", NOW)[:2] == (datetime(2026, 4, 24, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC))
+    assert report_period("weekly", NOW)[2] == "2026-W17"
+    assert report_period("monthly", NOW) == (datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC), "2026-04")
+    assert report_period("monthly", datetime(2026, 1, 1, 5, tzinfo=UTC))[2] == "2025-12"
+
+
+def test_uptime_figures_match_the_raw_results(store, reports):
+    """Rollups + SQL incidents against a plain count and the daily report's incidents() over raw rows."""
+    report = reports["monthly"]
+    start, end = report["start"], report["end"]
+    for endpoint in report["uptime"]["endpoints"]:
+        rows = [r for r in store.history(endpoint["name"], since=start) if r["checked_at"] < end]
+        counted = [r for r in rows if r["status"] != "skipped" and not r["in_maintenance"]]
+        up = sum(1 for r in counted if r["status"] != "fail")
+        assert endpoint["counted"] == len(counted)
+        assert endpoint["uptime_percent"] == pytest.approx(100 * up / len(counted))
+        assert endpoint["maintenance"] == (24 if endpoint["name"] == "homepage" else 0)   # 2 h of 5-minute checks
+        expected = raw_incidents(counted, now=NOW)
+        got = endpoint["incidents"]
+        assert [(i["start"], i["end"]) for i in got] == [(i["start"], i["end"]) for i in expected]
+        assert [i["failures"] for i in got] == [i["checks"] for i in expected]
+        closed = [i["duration_s"] for i in expected if i["end"]]
+        assert endpoint["downtime_s"] == pytest.approx(sum(i["duration_s"] for i in expected))
+        assert endpoint["longest_s"] == pytest.approx(max((i["duration_s"] for i in expected), default=0))
+        if closed:
+            assert endpoint["mttr_s"] == pytest.approx(sum(closed) / len(closed))
+        for day in endpoint["days"]:   # p95 per day from the rollup == nearest rank over the raw day
+            times = sorted(r["metrics"]["response_ms"] for r in counted if r["checked_at"].date() == day["day"]
+                           and r["metrics"].get("response_ms") is not None)
+            assert day["p95_ms"] == times[min(len(times) - 1, round(0.95 * len(times) + 0.5) - 1)]
+    assert report["uptime"]["incidents"], "the generated outages show as incidents"
+
+
+@pytest.mark.parametrize("kind", ["weekly", "monthly"])
+def test_report_renders_every_chart_as_a_png_of_its_size(reports, kind):
+    from PIL import Image
+
+    html = render_report(reports[kind])
+    found = images(html)
+    titles = [t for t, *_ in found]
+    assert titles[0] == "Daily uptime per endpoint"
+    assert [t for t in titles if t.startswith("Response time per day")] == \
+        [f"Response time per day: {n}" for n in ENDPOINTS]
+    assert "Error events per day (Sentry)" in titles and "Newest backup snapshot age per day" in titles
+    for title, png, width, height in found:
+        image = Image.open(io.BytesIO(png))
+        assert image.format == "PNG" and image.size == (width, height), title
+        assert width == 900 and height >= 200
+        assert len(set(image.convert("RGB").getdata())) > 8, f"{title}: a blank image"
+    assert "http://" not in html.replace("http://www.w3.org", "") and "<script" not in html, "self-contained"
+    report = reports[kind]
+    assert f"{report['uptime']['overall_percent']:.2f}%" in html
+    assert "How uptime is counted." in html and "maintenance window" in html
+    assert "region migration" in html, "the period's maintenance window is listed"
+    assert ("<h2>Summary</h2>" in html) == (kind == "monthly")
+    for incident in report["uptime"]["incidents"][:3]:
+        assert f"{incident['start']:%Y-%m-%d %H:%M} UTC" in html
+    assert "Content-Security-Policy missing" in html, "an open security finding is listed"
+    assert "lcp" not in html.lower() or "good" in html   # Web Vitals rated
+
+
+def test_monthly_director_summary(reports):
+    summary = reports["monthly"]["summary"]
+    up = reports["monthly"]["uptime"]
+    assert summary.startswith(f"In April 2026 the site was available {up['overall_percent']:.2f}%")
+    assert "target of 99.5%" in summary and f"There were {len(up['incidents'])} incident(s)" in summary
+    assert "Backups were verified by a restore test" in summary
+    assert "1 critical finding(s) remain open (security.headers)" in summary
+
+
+def test_missing_sections_degrade_to_notes(tmp_path):
+    store = ResultsStore(f"sqlite:///{tmp_path / 'bare.db'}")
+    fill(store, families=False)
+    data = report_data(store, "weekly", checks=CHECKS, site="example.org", now=NOW)
+    assert data["errors"] is None and data["backups"] is None and data["cwv"] is None and data["findings"] is None
+    html = render_report(data)
+    for note in ("No Sentry results are stored", "No Core Web Vitals results", "No backup results are stored",
+                 "No dependency or security scan results", "No traffic analytics for this period",
+                 "No app analytics for this period"):
+        assert note in html
+    assert [t for t, *_ in images(html)][:1] == ["Daily uptime per endpoint"], "uptime still charted"
+
+
+def test_no_results_at_all_says_so(tmp_path):
+    store = ResultsStore(f"sqlite:///{tmp_path / 'empty.db'}")
+    data = report_data(store, "monthly", checks=CHECKS, site="example.org", now=NOW)
+    assert data["uptime"]["overall_percent"] is None
+    assert "no uptime results were stored" in data["summary"]
+    html = render_report(data)
+    assert "no data" in html
+
+
+def test_placeholder_results_do_not_count_as_a_scan(tmp_path):
+    from maintenance.results import not_implemented
+
+    store = ResultsStore(f"sqlite:///{tmp_path / 'p.db'}")
+    store.record([not_implemented("security.scan", "security", "x"), not_implemented("dependencies.monthly",
+                                                                                       "dependencies", "y")])
+    data = report_data(store, "weekly", checks=CHECKS, site="s", now=datetime.now(UTC))
+    assert data["findings"] is None
+
+
+def test_late_result_rolls_its_day_up_again(tmp_path):
+    store = ResultsStore(f"sqlite:///{tmp_path / 'late.db'}")
+    day = datetime(2026, 4, 10, 12, tzinfo=UTC)
+    store.record([CheckResult(check="homepage", status="ok", summary="ok", time=day)])
+    store.roll_up(day.date(), now=NOW)
+    assert [r["down"] for r in store.daily(day.date(), ["homepage"])][:1] == [0]
+    store.record([CheckResult(check="homepage", status="fail", summary="late", time=day + timedelta(minutes=5))])
+    store.roll_up(day.date(), now=NOW)
+    assert [r["down"] for r in store.daily(day.date(), ["homepage"])][:1] == [1]
+
+
+def test_publish_to_a_folder_and_prune(tmp_path):
+    name = publish.report_name("example.org", "weekly", "2026-W17")
+    assert name == "weekly/example.org-weekly-2026-W17.html"
+    done = publish.write_folder(tmp_path, name, "<html>r</html>", link_base="https://reports.example.org/ops/")
+    assert done.link == "https://reports.example.org/ops/weekly/example.org-weekly-2026-W17.html"
+    assert (tmp_path / name).read_text() == "<html>r</html>"
+    old = tmp_path / "monthly" / "example.org-monthly-2025-01.html"
+    old.parent.mkdir()
+    old.write_text("old")
+    stranger = tmp_path / "monthly" / "notes.txt"
+    stranger.write_text("not a report")
+    ancient = time.time() - 500 * 86400
+    os.utime(old, (ancient, ancient))
+    os.utime(stranger, (ancient, ancient))
+    removed = publish.prune_folder(tmp_path, timedelta(days=400), datetime.now(UTC))
+    assert removed == ["monthly/example.org-monthly-2025-01.html"]
+    assert not old.exists() and stranger.exists() and (tmp_path / name).exists()
