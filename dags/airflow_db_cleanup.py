@@ -1,8 +1,8 @@
 """Weekly, Sunday 01:30 UTC: purge old rows from Airflow's metadata DB and prune the results store."""
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import Param
 
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.housekeeping import AirflowDbCleanOperator, PruneResultsOperator
 
 # Airflow 3 tasks cannot open ORM sessions: the purge is Airflow's own CLI in a BashOperator,
@@ -13,7 +13,7 @@ DB_CLEAN = (
     " --clean-before-timestamp '{{ (dag_run.run_after - macros.timedelta(days=params.keep_days)).isoformat() }}'"
 )
 
-with DAG(
+with MaintenanceDAG(
     **dag_settings("airflow_db_cleanup", schedule="30 1 * * 0", tags=["housekeeping"]),
     params={"keep_days": Param(90, type="integer", minimum=7, description="Airflow metadata older than this is purged")},
 ):

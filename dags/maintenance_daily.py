@@ -1,14 +1,12 @@
 """Daily at 03:00 UTC: error logs, uptime status, critical alerts, backup freshness; and the digest."""
 
-from airflow.sdk import DAG
-
 from maintenance.operators.alerts import ReviewOpenAlertsOperator, SendDigestOperator
 from maintenance.operators.backups import AtlasFreshnessOperator
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.errors import SentryReviewOperator
 from maintenance.operators.uptime import UptimeReportOperator
 
-with DAG(**dag_settings("maintenance_daily", schedule="0 3 * * *", tags=["daily"])):
+with MaintenanceDAG(**dag_settings("maintenance_daily", schedule="0 3 * * *", tags=["daily"])):
     SentryReviewOperator(task_id="monitor_error_logs")
     UptimeReportOperator(task_id="check_uptime_status")
     ReviewOpenAlertsOperator(task_id="review_critical_alerts")

@@ -1,21 +1,18 @@
 """Monthly, the 1st at 05:00 UTC: audit, performance review, security scan, backup verification,
 dependencies, traffic analytics; then the monthly report with its director's summary."""
 
-from airflow.sdk import DAG
-
 from maintenance.operators.analytics import AppAnalyticsOperator, TrafficAnalyticsOperator
+from maintenance.operators.audit import FullSystemAuditOperator
 from maintenance.operators.backups import VerifyBackupsOperator
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.dependencies import DependencyScanOperator
 from maintenance.operators.performance import PerformanceReviewOperator
-from maintenance.operators.placeholder import NotImplementedCheckOperator
 from maintenance.operators.reports import PeriodReportOperator, RunOutcomeOperator
 from maintenance.operators.security import SecurityScanOperator
 
-with DAG(**dag_settings("maintenance_monthly", schedule="0 5 1 * *", tags=["monthly"])):
+with MaintenanceDAG(**dag_settings("maintenance_monthly", schedule="0 5 1 * *", tags=["monthly"])):
     checks = [
-        NotImplementedCheckOperator(task_id="full_system_audit", check="audit.full", group="audit",
-                                    planned_in="full system audit, issue 9"),
+        FullSystemAuditOperator(task_id="full_system_audit"),
         PerformanceReviewOperator(task_id="performance_optimization_review", period="month"),
         SecurityScanOperator(task_id="security_scan"),
         VerifyBackupsOperator(task_id="verify_backups"),

@@ -1,22 +1,19 @@
 """Weekly, Monday 04:00 UTC: performance metrics, backup status, security logs, dependency updates,
 traffic analytics; then the weekly report (rendered, published and announced whatever the checks' outcome)."""
 
-from airflow.sdk import DAG
-
 from maintenance.operators.analytics import AppAnalyticsOperator, TrafficAnalyticsOperator
 from maintenance.operators.backups import BackupStatusOperator
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.dependencies import DependencyScanOperator
 from maintenance.operators.performance import PerformanceReviewOperator
-from maintenance.operators.placeholder import NotImplementedCheckOperator
 from maintenance.operators.reports import PeriodReportOperator, RunOutcomeOperator
+from maintenance.operators.security_logs import SecurityLogsOperator
 
-with DAG(**dag_settings("maintenance_weekly", schedule="0 4 * * 1", tags=["weekly"])):
+with MaintenanceDAG(**dag_settings("maintenance_weekly", schedule="0 4 * * 1", tags=["weekly"])):
     checks = [
         PerformanceReviewOperator(task_id="review_performance_metrics", period="week"),
         BackupStatusOperator(task_id="check_backup_status"),
-        NotImplementedCheckOperator(task_id="review_security_logs", check="security.logs", group="security",
-                                    planned_in="security log review: Atlas events and the admin audit log, issue 9"),
+        SecurityLogsOperator(task_id="review_security_logs"),
         DependencyScanOperator(task_id="check_dependency_updates"),
         TrafficAnalyticsOperator(task_id="traffic_analytics", kind="weekly"),
         AppAnalyticsOperator(task_id="app_analytics", kind="weekly"),

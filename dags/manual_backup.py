@@ -1,11 +1,11 @@
 """Triggered by hand before a major update: an on-demand Atlas snapshot, waited for, reported to Slack."""
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import Param
 
 from maintenance.operators.backups import ReportSnapshotOperator, TakeSnapshotOperator, WaitForSnapshotOperator
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 
-with DAG(
+with MaintenanceDAG(
     **dag_settings("manual_backup", schedule=None, tags=["backup", "manual"]),
     params={
         "reason": Param("before a major update", type="string", description="Shown in the snapshot description"),

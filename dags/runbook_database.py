@@ -2,9 +2,7 @@
 hosts), the IP access list, a timed ping, recent project events; then one Slack diagnosis.
 Started by hand, or by an incident in a check of group `database` (runbooks.auto_start)."""
 
-from airflow.sdk import DAG
-
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.runbooks import DiagnoseOperator, RunbookStepOperator
 
 STEPS = {
@@ -15,7 +13,7 @@ STEPS = {
     "review_connection_logs": "database.review_connection_logs",
 }
 
-with DAG(**dag_settings("runbook_database", schedule=None, tags=["runbook", "database"]),
+with MaintenanceDAG(**dag_settings("runbook_database", schedule=None, tags=["runbook", "database"]),
          is_paused_upon_creation=False):
     # Independent steps: one failing never stops the others; the diagnosis reads them all.
     [RunbookStepOperator(task_id=task_id, step=step) for task_id, step in STEPS.items()] \

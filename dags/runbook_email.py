@@ -2,9 +2,9 @@
 sending domain, DNS blocklists through the configured resolver, bounces; then one Slack
 diagnosis. Started by hand (params below), or by an incident in a check of group `email`."""
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import Param
 
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.runbooks import DiagnoseOperator, RunbookStepOperator
 
 STEPS = {
@@ -14,7 +14,7 @@ STEPS = {
     "review_email_logs": "email.review_email_logs",
 }
 
-with DAG(**dag_settings("runbook_email", schedule=None, tags=["runbook", "email"]),
+with MaintenanceDAG(**dag_settings("runbook_email", schedule=None, tags=["runbook", "email"]),
          is_paused_upon_creation=False,
          params={"recipient": Param("", type="string", description="An address that did not get its mail")}):
     # Independent steps: one failing never stops the others; the diagnosis reads them all.

@@ -2,9 +2,9 @@
 MIME validation through its upload endpoint, one named upload, Sentry; then one Slack diagnosis.
 Started by hand (params below), or by an incident in a check of group `storage`."""
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import Param
 
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.runbooks import DiagnoseOperator, RunbookStepOperator
 
 STEPS = {
@@ -15,7 +15,7 @@ STEPS = {
     "review_upload_logs": "file_upload.review_upload_logs",
 }
 
-with DAG(**dag_settings("runbook_file_upload", schedule=None, tags=["runbook", "storage"]),
+with MaintenanceDAG(**dag_settings("runbook_file_upload", schedule=None, tags=["runbook", "storage"]),
          is_paused_upon_creation=False,
          params={"upload_key": Param("", type="string", description="An object key of a failed upload to look at")}):
     # Independent steps: one failing never stops the others; the diagnosis reads them all.

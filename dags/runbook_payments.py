@@ -2,9 +2,9 @@
 payments by code; Daraja OAuth, callback URLs, an STK push query; Sentry; then one Slack
 diagnosis. Started by hand (params below), or by an incident in a check of group `payments`."""
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import Param
 
-from maintenance.operators.defaults import dag_settings
+from maintenance.operators.defaults import MaintenanceDAG, dag_settings  # an airflow.sdk.DAG
 from maintenance.operators.runbooks import DiagnoseOperator, RunbookStepOperator
 
 STEPS = {
@@ -14,7 +14,7 @@ STEPS = {
     "review_payment_logs": "payments.review_payment_logs",
 }
 
-with DAG(**dag_settings("runbook_payments", schedule=None, tags=["runbook", "payments"]),
+with MaintenanceDAG(**dag_settings("runbook_payments", schedule=None, tags=["runbook", "payments"]),
          is_paused_upon_creation=False,
          params={"mpesa_checkout_request_id": Param("", type="string",
                                                     description="An M-Pesa STK push (CheckoutRequestID, ws_CO_...) to look up")}):

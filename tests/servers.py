@@ -119,6 +119,14 @@ class SlackReceiver:
         return json.dumps({"conn_type": "slackwebhook", "password": self.webhook_url})
 
 
+# A host name that cannot resolve, and fails at once on any machine, resolver or none: at 309
+# characters it is longer than DNS allows (RFC 1035: 255 octets), so the system resolver gives
+# up (EAI_NONAME) before sending a query. A short name such as no-such-host.invalid is asked of
+# the configured nameserver, and where that one does not answer the check reports `timeout`.
+UNRESOLVABLE_HOST = ".".join(["no-such-host-" + "x" * 47] * 5) + ".invalid"
+assert len(UNRESOLVABLE_HOST) > 255 and all(len(label) <= 63 for label in UNRESOLVABLE_HOST.split("."))
+
+
 def free_port() -> int:
     """A port nothing listens on (for 'connection refused')."""
     with socket.socket() as sock:

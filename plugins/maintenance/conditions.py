@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -30,6 +31,7 @@ _LEFT = re.compile(
 )
 _PLACEHOLDER = re.compile(r"^\[(?P<name>[A-Z_]+)\](?P<path>.*)$")
 _PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+_decode_json = json.JSONDecoder().decode   # json.loads of a str, minus its wrapper
 
 
 class ConditionError(ValueError):
@@ -55,6 +57,17 @@ class Condition:
         )
         return f"{self.function}({label})" if self.function else label
 
+    @functools.cached_property
+    def right_numbers(self) -> tuple[float | None, ...]:
+        """Each right-hand value as a number (None if it is not one), parsed once, not per check."""
+        return tuple(_number(value) for value in self.right)
+
+    @functools.cached_property
+    def holds(self) -> Callable[[Observation], bool]:
+        """This condition as one function of an observation, built once: the sweep's fast path.
+        Same answers as evaluate() (tests/unit/test_conditions_fast_path.py)."""
+        return _compile(self)
+
 
 @dataclass
 class Observation:
@@ -71,7 +84,7 @@ class Observation:
     def json_body(self) -> Any:
         if self._json is _MISSING:
             try:
-                self._json = json.loads(self.body or "")
+                self._json = _decode_json(self.body or "")
             except (ValueError, RecursionError):   # not JSON, or nested deeper than Python recurses
                 self._json = None
         return self._json
@@ -215,14 +228,14 @@ def _shown(cond: Condition, value: Any, clean: Callable[[str], str] | None = Non
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
-def _equals(value: Any, expected: str) -> bool:
-    expected_number = _number(expected)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and expected_number is not None:
-        return float(value) == expected_number
+def _equals(value: Any, expected: str, expected_number: float | None) -> bool:
+    if expected_number is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value == expected_number   # exact, also for an int too large for a float
     return _text(value).lower() == expected.lower() if isinstance(value, bool) else _text(value) == expected
 
 
-_COMPARE = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
+# Python compares int and float exactly, so a 4,000-digit JSON number needs no float() (which overflows).
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def _holds(cond: Condition, value: Any) -> bool:
@@ -231,16 +244,41 @@ def _holds(cond: Condition, value: Any) -> bool:
         return False
     if cond.op in _ORDERED:
         number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else _number(_text(value))
-        return number is not None and _COMPARE[cond.op](float(number), cond.right_number)
+        return number is not None and _COMPARE[cond.op](number, cond.right_number)
     if cond.right_kind == "pat":
         passed = fnmatch.fnmatchcase(_text(value), cond.right[0])
     elif cond.right_kind == "any":
-        passed = any(_equals(value, v) for v in cond.right)
+        passed = any(_equals(value, v, n) for v, n in zip(cond.right, cond.right_numbers))
     elif cond.placeholder == "CERTIFICATE_EXPIRATION" and cond.right_number is not None:
-        passed = float(value) == cond.right_number
+        passed = value == cond.right_number
     else:
-        passed = _equals(value, cond.right[0])
+        passed = _equals(value, cond.right[0], cond.right_numbers[0])
     return not passed if cond.op == "!=" else passed
+
+
+def _compile(cond: Condition) -> Callable[[Observation], bool]:
+    number = cond.right_number
+    if cond.function is None and cond.right_kind == "literal" and number is not None \
+            and cond.placeholder in ("STATUS", "RESPONSE_TIME"):
+        # The commonest conditions ([STATUS] == 200, [RESPONSE_TIME] < 1500): one comparison.
+        compare = _COMPARE_ANY[cond.op]
+        if cond.placeholder == "STATUS":
+            def status_holds(obs: Observation) -> bool:
+                value = obs.status
+                return value is not None and compare(value, number)
+            return status_holds
+
+        def response_time_holds(obs: Observation) -> bool:
+            value = obs.response_ms
+            return value is not None and compare(round(value), number)
+        return response_time_holds
+
+    def generic_holds(obs: Observation) -> bool:
+        return _holds(cond, _resolve(cond, obs))
+    return generic_holds
+
+
+_COMPARE_ANY = {**_COMPARE, "==": operator.eq, "!=": operator.ne}
 
 
 def describe(cond: Condition, value: Any, clean: Callable[[str], str] | None = None) -> str:
@@ -251,8 +289,7 @@ def describe(cond: Condition, value: Any, clean: Callable[[str], str] | None = N
 
 def failure(cond: Condition, obs: Observation, clean: Callable[[str], str] | None = None) -> str | None:
     """None when the condition holds, else its description with the value seen (the fast path)."""
-    value = _resolve(cond, obs)
-    return None if _holds(cond, value) else describe(cond, value, clean)
+    return None if cond.holds(obs) else describe(cond, _resolve(cond, obs), clean)
 
 
 def evaluate(cond: Condition, obs: Observation) -> tuple[bool, str]:

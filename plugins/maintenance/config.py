@@ -109,6 +109,13 @@ class Endpoint(Strict):
     def _url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        try:
+            host = urlsplit(value).hostname or ""
+            host.encode("idna")
+        except (ValueError, UnicodeError) as exc:   # e.g. a label over 63 characters
+            raise ValueError(f"not a valid host name: {exc}") from None
+        if not host:
+            raise ValueError("has no host name")
         return value
 
     @model_validator(mode="after")
@@ -483,16 +490,25 @@ class Performance(Strict):
     slowest: int = Field(3, ge=1)
 
 
+_FIELD_NAME = r"^[A-Za-z_][\w.]*$"   # a document field (dots: nested), never an operator ($...)
+
+
 class AuditFields(Strict):
-    user: str = "user"
-    action: str = "action"
-    time: str = "timestamp"
-    success: str = "success"                    # bool, for logins
-    role: str = "new_role"                      # role changes: the role given
+    """Field names of one document of the admin audit log (one document per admin action)."""
+
+    user: str = Field("user", pattern=_FIELD_NAME)        # who acted
+    action: str = Field("action", pattern=_FIELD_NAME)    # what: login, role_change, delete_user...
+    time: str = Field("timestamp", pattern=_FIELD_NAME)   # when: a BSON date
+    success: str = Field("success", pattern=_FIELD_NAME)  # bool, for logins
+    role: str = Field("new_role", pattern=_FIELD_NAME)    # role changes: the role given
+    target: str = Field("target_user", pattern=_FIELD_NAME)   # role changes: whose role
 
 
 class SecurityLogs(Strict):
+    """maintenance_weekly's review_security_logs: Atlas project events and the app's admin audit log."""
+
     enabled: bool = True
+    period_days: int = Field(7, ge=1, le=31)    # the review looks this far back
     atlas_events: bool = True                   # atlas: section + connection needed
     mongo_conn_id: str = "mongo_default"
     database: str | None = None                 # default: the connection's schema
@@ -501,8 +517,21 @@ class SecurityLogs(Strict):
     login_action: str = "login"
     role_change_action: str = "role_change"
     admin_roles: list[str] = ["admin", "owner", "superuser"]
+    expected_admins: list[str] = []             # users whose raise to an admin role is planned: not alerted
     max_failed_logins_per_hour: int = Field(10, ge=0)
     expected_event_types: list[str] = []        # Atlas event types that are planned: summarised, not alerted
+
+
+class Audit(Strict):
+    """maintenance_monthly's full_system_audit: credentials of every configured provider, the
+    checks skipped for want of configuration, and the month's record per check family."""
+
+    enabled: bool = True
+    probe_credentials: bool = True              # one authenticated call per configured provider
+    uptime_target_percent: float | None = Field(None, gt=0, le=100)   # default: uptime.target_percent
+    error_trend_factor: float = Field(1.5, gt=1)   # errors/day this month above this x last month: flagged
+
+
 # -- runbooks (issue 10): the four diagnostic DAGs and how they start themselves ---------------
 RUNBOOK_BY_GROUP = {"database": "runbook_database", "payments": "runbook_payments",
                     "email": "runbook_email", "storage": "runbook_file_upload"}
@@ -617,6 +646,7 @@ class MaintenanceConfig(Strict):
     security_scan: SecurityScan | None = None
     performance: Performance | None = None
     security_logs: SecurityLogs | None = None
+    audit: Audit | None = None                  # absent: the audit runs with the defaults
     runbooks: Runbooks = Runbooks()                   # issue 10
     analytics: Analytics | None = None          # issue 12
     reports: Reports = Reports()                # issue 12

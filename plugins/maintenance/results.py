@@ -520,6 +520,48 @@ class ResultsStore:
         with self.engine.connect() as conn:
             return conn.execute(query).first() is not None
 
+    # -- reviews (issue 9): the monthly audit reads the month's record -----------------------------
+    def period(self, since: datetime, until: datetime | None = None, *, checks: Iterable[str] | None = None,
+               prefixes: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Results stored in [since, until) of the named checks and of the checks under these
+        name prefixes (both empty: every check), oldest first."""
+        query = sa.select(check_results).where(check_results.c.checked_at >= since)
+        if until is not None:
+            query = query.where(check_results.c.checked_at < until)
+        names, starts = list(checks or ()), list(prefixes)
+        if names or starts:
+            query = query.where(sa.or_(*([check_results.c.check_name.in_(names)] if names else []),
+                                       *(check_results.c.check_name.startswith(p, autoescape=True) for p in starts)))
+        query = query.order_by(check_results.c.checked_at, check_results.c.id)
+        with self.engine.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(query)]
+        for row in rows:
+            row["checked_at"] = _aware(row["checked_at"])
+        return rows
+
+    def latest_per_check(self, since: datetime | None = None, until: datetime | None = None, *,
+                         prefixes: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """The newest result of every check stored in [since, until) (optionally only checks under
+        these prefixes), by check name."""
+        ranked = sa.select(check_results, sa.func.row_number().over(
+            partition_by=check_results.c.check_name,
+            order_by=(check_results.c.checked_at.desc(), check_results.c.id.desc())).label("rank"))
+        if since is not None:
+            ranked = ranked.where(check_results.c.checked_at >= since)
+        if until is not None:
+            ranked = ranked.where(check_results.c.checked_at < until)
+        starts = list(prefixes)
+        if starts:
+            ranked = ranked.where(sa.or_(*(check_results.c.check_name.startswith(p, autoescape=True) for p in starts)))
+        inner = ranked.subquery()
+        query = sa.select(*(inner.c[c.name] for c in check_results.columns)).where(inner.c.rank == 1) \
+            .order_by(inner.c.check_name)
+        with self.engine.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(query)]
+        for row in rows:
+            row["checked_at"] = _aware(row["checked_at"])
+        return rows
+
     def cached_vulns(self, ids: Iterable[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """vuln id -> (modified, record) of the advisories already fetched."""
         wanted = list(dict.fromkeys(ids))

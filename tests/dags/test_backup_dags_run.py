@@ -12,9 +12,6 @@ import pytest
 from atlas_server import AtlasServer, corrupt, snapshot
 from servers import SlackReceiver
 
-# no deadlines under dag.test(): Airflow 3.3.2's dag.test hands DagRun.update_state the
-# unserialized deadline definitions, and a successful run then fails looking them up by id.
-# The e2e test covers deadline alerts under the real scheduler.
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
@@ -24,7 +21,6 @@ def write_config(tmp_path, extra: str = "") -> str:
         site: {name: test.example, url: "https://test.example"}
         alerting: {failure_threshold: 1, success_threshold: 1, renotify_after: 4h}
         tasks: {retries: 2, retry_delay: 0s}
-        heartbeat: {late_after: {}}
         results: {conn_id: test_results}
         contacts:
           atlas: {name: MongoDB Atlas Support, how: "https://support.mongodb.com"}

@@ -12,9 +12,6 @@ from maintenance.config import load_config
 from maintenance.results import CheckResult, ResultsStore, utcnow
 from servers import SlackReceiver
 
-# no deadlines under dag.test(): Airflow 3.3.2's dag.test hands DagRun.update_state the
-# unserialized deadline definitions, and a successful run then fails looking them up by id.
-# The e2e test covers deadline alerts under the real scheduler.
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
@@ -30,7 +27,6 @@ def test_daily_reports_uptime_reviews_alerts_and_sends_the_digest(airflow_db, tm
           - {name: blog, url: "https://daily.example/blog", critical: false, conditions: ["[STATUS] == 200"]}
         alerting: {failure_threshold: 1}
         tasks: {retries: 2, retry_delay: 0s}
-        heartbeat: {late_after: {}}
         results: {conn_id: daily_results}
     """))
     store_url = f"sqlite:///{tmp_path / 'daily.db'}"
@@ -82,7 +78,6 @@ def test_daily_error_review_alerts_on_fatal_sentry_issues(airflow_db, tmp_path, 
         site: {name: daily.example, url: "https://daily.example"}
         alerting: {failure_threshold: 2}
         tasks: {retries: 2, retry_delay: 0s}
-        heartbeat: {late_after: {}}
         results: {conn_id: daily_results}
         sentry: {max_new_issues_per_day: 10}
         contacts:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from atlas_server import AtlasServer
+from atlas_server import AtlasServer, iso
+from mongo_fixtures import mongo_auth_server, mongo_server_factory  # noqa: F401 - fixtures
 from osv_server import OsvServer, RegistryServer, advisory
 from servers import LocalServer, SlackReceiver, free_port
 from vitals_server import VercelServer, VitalsServer, crux_record, deployment
@@ -70,10 +71,15 @@ def test_nothing_configured_every_review_task_is_skipped_saying_how(airflow_db, 
     assert "connection 'crux_api'" in rows["performance.cwv"]
     assert "connection 'vercel_api'" in rows["performance.vercel.deployments"]
     assert "add endpoints:" in rows["performance.probe"]
+    assert "nothing to audit: add endpoints: and the provider sections" in rows["audit.full"]
+    assert "performance.vercel.deployments: add a vercel: section" in rows["audit.full"]   # from the weekly run
     assert all(s.startswith("skipped:") for s in rows.values()), rows
+    assert "add a security_logs: section" in rows["security.logs"]
+    assert not any("not implemented" in s for s in rows.values()), rows
 
 
-def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, tmp_path, monkeypatch, results_conn):
+def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, tmp_path, monkeypatch, results_conn,
+                                                                  mongo_auth_server):  # noqa: F811
     from airflow.sdk import DagRunState
 
     from maintenance.results import CheckResult, ResultsStore, utcnow
@@ -100,7 +106,19 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
     store.record([CheckResult(check="home", status="ok", summary="", time=now - timedelta(hours=h),
                               metrics={"response_ms": 150 + h % 3}) for h in range(1, 24 * 14, 12)])
     now_ms = int(now.timestamp() * 1000)
-    with SlackReceiver() as slack, OsvServer([advisory("GHSA-next-1", "next", "npm", ["15.0.1"], fixed="15.0.3",
+    # the app's admin audit log: a role raised to admin nobody planned, and routine actions
+    mongo_auth_server.seed("app", "admin_audit", [
+        {"user": "ann", "action": "refund", "timestamp": now - timedelta(days=1)},
+        {"user": "ann", "action": "role_change", "target_user": "mallory", "new_role": "admin",
+         "timestamp": now - timedelta(days=2)}])
+    for key, value in mongo_auth_server.airflow_env("mongo_default").items():
+        monkeypatch.setenv(key, value)
+
+    def stripe(request):   # a revoked key: the audit finds it
+        return 401, {"Content-Type": "application/json"}, json.dumps(
+            {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_live_***KED"}})
+
+    with SlackReceiver() as slack, LocalServer(stripe) as stripe_api, OsvServer([advisory("GHSA-next-1", "next", "npm", ["15.0.1"], fixed="15.0.3",
                                                        severity="CRITICAL", aliases=["CVE-2026-0001"])]) as osv, \
             RegistryServer(npm={"next": "15.0.3"}) as registry, VitalsServer() as vitals, VercelServer() as vercel, \
             AtlasServer() as atlas, LocalServer(site, ssl_context=context) as shop:
@@ -108,6 +126,13 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
         vercel.deployments = [deployment("good", now_ms - 40 * 3_600_000),
                               deployment("bad", now_ms - 20 * 3_600_000, "ERROR")]
         atlas.access_list.append({"cidrBlock": "0.0.0.0/0", "comment": "opened by hand"})
+        # last month's scan: the audit reads the record up to its run's start (this run's scan is next month's)
+        store.record([CheckResult(check=f"security.headers.{shop.url.split('//')[1]}", status="ok", summary="grade A",
+                                  time=now - timedelta(days=30), evidence={"grade": "A"})])
+        atlas.events = [{"id": "e1", "created": iso(now - timedelta(days=1)), "eventTypeName": "API_KEY_CREATED",
+                         "username": "bob@shop.example", "targetPublicKey": "newkey12"},
+                        {"id": "e2", "created": iso(now - timedelta(days=2)), "eventTypeName": "MONGODB_USER_UPDATED",
+                         "username": "carol@shop.example", "targetUsername": "reporting"}]
         path = tmp_path / "all.yaml"
         path.write_text(textwrap.dedent(BASE) + textwrap.dedent(f"""
             endpoints:
@@ -125,7 +150,11 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
               ca_file: {ca_file}
               sites: [{{url: "{shop.url}/", http_url: "http://127.0.0.1:{free_port()}/"}}]
               check_buckets: false
+            stripe: {{conn_id: stripe_default}}
+            security_logs: {{collection: admin_audit}}
         """))
+        monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", json.dumps(
+            {"conn_type": "http", "host": stripe_api.url, "password": "sk_live_REVOKED"}))
         monkeypatch.setenv("MAINTENANCE_CONFIG", str(path))
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
         monkeypatch.setenv("AIRFLOW_CONN_CRUX_API", vitals.connection_json())
@@ -136,9 +165,16 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
         monthly = run("maintenance_monthly")
     assert weekly.state == DagRunState.FAILED
     assert states(weekly) == {"review_performance_metrics": "failed", "check_backup_status": "success",
-                              "review_security_logs": "skipped", "check_dependency_updates": "failed"}
+                              "review_security_logs": "failed", "check_dependency_updates": "failed"}
     texts = sorted(m["text"] for m in weekly_messages)
-    assert len(texts) == 2, texts
+    assert len(texts) == 3, texts
+    logs = next(t for t in texts if "security.logs" in t)
+    assert "FAILING security.logs.atlas" in logs and "new API key: API_KEY_CREATED newkey12 by bob@shop.example" in logs
+    assert "FAILING security.logs.role_changes" in logs and "mallory made admin by ann" in logs
+    digest = [r["payload"]["summary"] for r in store.outbox() if r["channel"] == "digest"
+              and r["check_name"] == "security.logs.summary"]
+    assert len(digest) == 1 and digest[0].startswith("Security logs") and "MONGODB_USER_UPDATED reporting by carol" \
+        in digest[0] and "admin log: 2 action(s) by 1 user(s)" in digest[0]
     deps = next(t for t in texts if "dependencies" in t)
     assert "FAILING dependencies.vulnerabilities.web" in deps and "GHSA-next-1 (CVE-2026-0001) critical" in deps
     perf = next(t for t in texts if "performance" in t)
@@ -150,11 +186,25 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
     assert monthly.state == DagRunState.FAILED
     monthly_states = states(monthly)
     assert monthly_states["dependency_updates"] == "success" and monthly_states["security_scan"] == "failed"
-    assert monthly_states["full_system_audit"] == "skipped"
     monthly_texts = [m["text"] for m in slack.messages[len(weekly_messages):]]
-    security = next(t for t in monthly_texts if "security" in t)
+    # the audit: the revoked Stripe key pages (one alert); the month's record is one report
+    assert monthly_states["full_system_audit"] == "failed"
+    (report,) = [t for t in monthly_texts if "REPORT audit.summary" in t]
+    assert "Monthly audit" in report and "1 failing" in report and "credentials 4/5 ok" in report
+    assert "[fail] stripe: credentials refused (unauthorized)" in report
+    assert "home: 100.000% up over 28 checks; 0 incident(s)" in report
+    assert "vulnerabilities: 1 open (1 critical)" in report and "security: grade 127.0.0.1" in report, report
+    assert "skipped for want of configuration: storage.buckets: add storage: buckets:" in report   # weekly's
+    assert "[skipped] errors: not configured (add a sentry: section" in report
+    (audit_alert,) = [t for t in monthly_texts if "FAILING audit.credentials.stripe" in t]
+    assert "check the credentials of connection 'stripe_default'" in audit_alert
+    stored = {r["check_name"]: r for r in store.history() if r["check_name"].startswith("audit.")}
+    assert stored["audit.uptime.home"]["metrics"]["uptime_percent"] == 100.0
+    assert stored["audit.summary"]["metrics"]["credentials"] == 5
+    security = next(t for t in monthly_texts if "FAILING security" in t)
     assert "/.git/config: git config served" in security and "0.0.0.0/0 (opened by hand)" in security
     assert "dependencies.vulnerabilities.web" not in " ".join(monthly_texts)
     all_text = json.dumps(slack.messages)
-    for secret in ("vercel-token-SECRET", "AIzaTestKEY123", "atlas-private-SECRET", "XXXXSECRETXXXX"):
+    for secret in ("vercel-token-SECRET", "AIzaTestKEY123", "atlas-private-SECRET", "XXXXSECRETXXXX", "sk_live_REVOKED",
+                   "s3cret"):
         assert secret not in all_text

@@ -10,9 +10,6 @@ import pytest
 
 from servers import LocalServer, SlackReceiver
 
-# no deadlines under dag.test(): Airflow 3.3.2's dag.test hands DagRun.update_state the
-# unserialized deadline definitions, and a successful run then fails looking them up by id.
-# The e2e test covers deadline alerts under the real scheduler.
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
@@ -27,7 +24,6 @@ def write_config(tmp_path, healthy_url: str, failing_url: str) -> str:
               conditions: ["[STATUS] == 200", "[RESPONSE_TIME] < 5000"]}}
         alerting: {{failure_threshold: 1, success_threshold: 1, renotify_after: 4h}}
         tasks: {{retries: 2, retry_delay: 0s}}
-        heartbeat: {{late_after: {{}}}}
         results: {{conn_id: test_results}}
         contacts:
           vercel: {{name: Vercel Support, how: "https://vercel.com/help", status_page: "https://www.vercel-status.com"}}
@@ -151,7 +147,6 @@ def test_a_site_never_seen_names_exactly_the_failing_critical_endpoints(airflow_
           - {{name: blog, url: "{failing.url}/blog", critical: false, conditions: ["[STATUS] == 200"]}}
         alerting: {{failure_threshold: 1}}
         tasks: {{retries: 2, retry_delay: 0s}}
-        heartbeat: {{late_after: {{}}}}
         results: {{conn_id: test_results}}
         contacts:
           stripe: {{name: Stripe Support, how: "https://support.stripe.com", status_page: "https://status.stripe.com"}}

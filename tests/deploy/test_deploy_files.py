@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import shlex
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import jsonschema
 import pytest
@@ -19,6 +21,40 @@ import yaml
 from e2e.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[2]
+IMAGE_AIRFLOW_HOME = PurePosixPath("/opt/airflow")      # the official apache/airflow image's AIRFLOW_HOME
+
+
+def airflow_pin() -> str:
+    """The apache-airflow version requirements.txt pins (what the tests and `make run` use)."""
+    return re.search(r"^apache-airflow==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M).group(1)
+
+
+def dockerfile() -> dict:
+    """The image as the Dockerfile builds it: base image, COPY source -> destination, ENV."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    image = {"from": None, "copy": {}, "env": {}}
+    for line in text.splitlines():
+        words = shlex.split(line, comments=True)
+        if not words:
+            continue
+        if words[0] == "FROM":
+            image["from"] = words[1]
+        elif words[0] == "COPY":
+            sources = [w for w in words[1:-1] if not w.startswith("--")]
+            image["copy"].update({src: PurePosixPath(words[-1]) for src in sources})
+        elif words[0] == "ENV":
+            image["env"].update(dict(w.split("=", 1) for w in words[1:]))
+    return image
+
+
+def image_project_root(image: dict) -> PurePosixPath:
+    """Where the code, as it is laid out, finds its project root inside the image: config.py's
+    PROJECT_ROOT is computed from its own place under plugins/, so it follows the plugins COPY."""
+    from maintenance import config
+
+    inside = Path(config.__file__).resolve().relative_to(config.PROJECT_ROOT)      # plugins/maintenance/config.py
+    assert inside.parts[0] == "plugins"
+    return image["copy"]["plugins"].parent
 AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
                     "airflow-triggerer", "airflow-init", "airflow-cli", "flower"}
 
@@ -62,12 +98,33 @@ def test_compose_runs_the_topology_the_e2e_test_runs(compose):
                 if isinstance(services[name].get("command"), str)}
     for args in Topology.COMPONENTS.values():
         assert " ".join(args) in commands, f"no compose service runs 'airflow {' '.join(args)}'"
+    root = image_project_root(dockerfile())
     for name in AIRFLOW_SERVICES:
         env = services[name]["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
-        assert env["AIRFLOW_CONN_AIRFLOW_DB"].startswith("postgresql://"), name   # airflow_db_cleanup
         assert services[name]["env_file"] == [".env"], name   # connections reach every component
-        assert "./include:/opt/airflow/include" in services[name]["volumes"], name
+        # the host's include/ (config and runbooks) is where the code looks for it in the container
+        mounts = {PurePosixPath(v.split(":")[1]): v.split(":")[0] for v in services[name]["volumes"]}
+        assert mounts.get(root / "include") == "./include", name
+        assert PurePosixPath(env["MAINTENANCE_CONFIG"]).is_relative_to(root / "include"), name
+
+
+def test_airflow_db_cleanup_cleans_the_database_airflow_uses(compose, monkeypatch):
+    """airflow_db_cleanup runs `airflow db clean` on the URL the project derives from connection
+    airflow_db: in compose it must be Airflow's own metadata DB, in a driver SQLAlchemy loads."""
+    import sqlalchemy as sa
+
+    from maintenance.hooks.results_db import results_url
+    from maintenance.operators.housekeeping import METADATA_CONN_ID
+
+    for name in AIRFLOW_SERVICES:
+        env = compose["services"][name]["environment"]
+        monkeypatch.setenv(f"AIRFLOW_CONN_{METADATA_CONN_ID.upper()}", env["AIRFLOW_CONN_AIRFLOW_DB"])
+        used, airflows = sa.engine.make_url(results_url(METADATA_CONN_ID)), sa.engine.make_url(
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        same = ("host", "database", "username", "password")
+        assert {k: getattr(used, k) for k in same} == {k: getattr(airflows, k) for k in same}, name
+        assert used.get_dialect().name == airflows.get_dialect().name == "postgresql", name
 
 
 def test_env_example_documents_every_connection_the_topology_needs():
@@ -81,11 +138,15 @@ def helm() -> dict:
     return yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
 
 
-def test_helm_values_run_celery_on_the_extended_image(helm):
+def test_helm_values_run_celery_on_the_extended_image(helm, compose):
     assert helm["executor"] == "CeleryExecutor"
-    assert helm["airflowVersion"] == "3.3.2"
+    # every deployment runs the Airflow that requirements.txt pins, on the image the Dockerfile builds
+    pin = airflow_pin()
+    assert helm["airflowVersion"] == pin
+    assert dockerfile()["from"].split(":")[1].split("-")[0] == pin
     image = helm["images"]["airflow"]
-    assert image["repository"].endswith("/maintenance-airflow") and image["tag"] == "3.3.2"
+    built = compose["x-airflow-common"]["image"].split(":-")[1].rstrip("}")       # ${AIRFLOW_IMAGE_NAME:-name:tag}
+    assert image["repository"].rsplit("/", 1)[-1] == built.split(":")[0] and image["tag"] == built.split(":")[1] == pin
     assert helm["redis"]["enabled"] is True and helm["postgresql"]["enabled"] is False
     assert helm["data"]["metadataSecretName"] and helm["data"]["brokerUrlSecretName"]
     for key in ("fernetKeySecretName", "apiSecretKeySecretName", "jwtSecretName"):
@@ -93,9 +154,18 @@ def test_helm_values_run_celery_on_the_extended_image(helm):
     assert helm["dagProcessor"]["enabled"] and helm["triggerer"]["enabled"] and helm["workers"]["replicas"] >= 1
     assert helm["config"]["core"]["auth_manager"].endswith("SimpleAuthManager")
     assert helm["dags"]["gitSync"]["enabled"] is False   # the code is baked into the image
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    for folder in ("dags", "plugins", "include"):
-        assert f"COPY --chown=airflow:0 {folder} /opt/airflow/{folder}" in dockerfile
+
+def test_the_image_has_the_code_where_airflow_and_the_code_look_for_it():
+    image = dockerfile()
+    root = image_project_root(image)
+    # Airflow's default dags_folder and plugins_folder under the image's AIRFLOW_HOME
+    assert image["copy"]["dags"] == IMAGE_AIRFLOW_HOME / "dags"
+    assert image["copy"]["plugins"] == IMAGE_AIRFLOW_HOME / "plugins"
+    # the runbooks (doc_md) and the config the DAGs read, relative to the code's project root
+    assert image["copy"]["include"] == root / "include"
+    assert PurePosixPath(image["env"]["MAINTENANCE_CONFIG"]) == root / "include" / "config" / "maintenance.yaml"
+    own = image["env"]["PYTHONPATH"].split("$")[0]          # before the inherited ${PYTHONPATH:+:...}
+    assert str(image["copy"]["plugins"]) in own.split(":")   # `python -m maintenance` in the image
 
 
 def test_helm_connections_come_from_kubernetes_secrets_only(helm):
@@ -109,3 +179,17 @@ def test_helm_connections_come_from_kubernetes_secrets_only(helm):
     text = (ROOT / "deploy" / "helm" / "values.yaml").read_text()
     for fragment in ("hooks.slack.com/services", "password:", "://airflow:airflow@"):
         assert fragment not in text
+
+
+def test_sentry_is_on_with_the_dsn_from_the_environment_only(compose, helm):
+    """The orchestrator's own errors go to Sentry (tests/dags/test_sentry_reporting.py runs this
+    configuration); the DSN is a secret: from .env / a Kubernetes secret, never in these files."""
+    for name, service in compose["services"].items():
+        if name in AIRFLOW_SERVICES:
+            assert str(service["environment"]["AIRFLOW__SENTRY__SENTRY_ON"]).lower() == "true", name
+            assert "SENTRY_DSN" not in service["environment"] and ".env" in service["env_file"], name
+    assert "\nSENTRY_DSN=" in (ROOT / ".env.example").read_text()
+    assert str(helm["config"]["sentry"]["sentry_on"]).lower() == "true"
+    refs = [e["secretRef"] for e in yaml.safe_load(helm["extraEnvFrom"]) if "secretRef" in e]
+    assert {"name": "maintenance-sentry", "optional": True} in refs
+    assert "ingest.sentry.io" not in (ROOT / "deploy" / "helm" / "values.yaml").read_text()

@@ -56,8 +56,9 @@ class Slack(SlackReceiver):
             self.arrived.append(time.time())
         return reply
 
-    def texts(self) -> list[str]:
-        return [m["text"] for m in self.messages]
+    def texts(self, since: int = 0) -> list[str]:
+        """The messages' texts from index `since` on (a test passes len(messages) at its start)."""
+        return [m["text"] for m in self.messages[since:]]
 
-    def count(self, needle: str) -> int:
-        return sum(text.count(needle) for text in self.texts())
+    def count(self, needle: str, since: int = 0) -> int:
+        return sum(text.count(needle) for text in self.texts(since))

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import pytest
 
 from hostile_site import (
-    API_KEY, BASIC, BEARER, CONTROL, HEADER_KEY, PASSWORD, SECRET_FORMS, USER, WELCOME_PAGE, HostileApp,
+    BASIC, BEARER, CONTROL, HEADER_KEY, PASSWORD, SECRET_FORMS, USER, WELCOME_PAGE, HostileApp,
     RawServer, huge_answer, login_site, redirect_to, secret_url, trickle,
 )
 from maintenance.checks.uptime import sweep
@@ -251,3 +251,36 @@ def test_a_500_echoing_secrets_and_slack_controls_reaches_no_one(site, tmp_path,
     assert "<!channel>" not in payload and "<https://evil" not in payload and "<!" not in payload
     assert "&lt;https://evil.example/login|https://status.example/&gt;" in message["text"]
     assert CONTROL in stored   # stored as received (redacted, not escaped): only Slack needs escaping
+
+
+@pytest.mark.parametrize("status,offset", [(401, 0), (401, 140), (200, 100)])
+def test_a_provider_answer_echoing_basic_credentials_is_redacted(monkeypatch, status, offset):
+    """Seen: a 401 body echoing `Basic <base64 of client id:secret>` passed redact(). The
+    provider hooks' one path (PolicyHttpHook -> send()) shows a redacted error: also when
+    the echo straddles the cut of the shown text (160 characters of an error message, 120 of a
+    body that is not JSON), which once left half the token in the message."""
+    import base64 as b64
+
+    from maintenance.hooks.http import PolicyHttpHook
+    from maintenance.hooks.http_policy import ProviderError, RetryPolicy
+
+    client_id, secret = "client-7f3a", "Sup3r-S3cret-Value-91"
+    token = b64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+    def app(request):
+        echoed = "x" * offset + "Basic " + request.headers["Authorization"].split(" ", 1)[1]
+        if status == 401:
+            return 401, {"Content-Type": "application/json"}, json.dumps({"message": echoed})
+        return 200, {"Content-Type": "text/html"}, echoed + " is not JSON"
+
+    with LocalServer(app) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_ECHO_API", json.dumps(
+            {"conn_type": "http", "host": server.url, "login": client_id, "password": secret}))
+        hook = PolicyHttpHook("echo_api", policy=RetryPolicy(timeout=5, attempts=1))
+        with pytest.raises(ProviderError) as caught:
+            hook.get_json("/v1/thing")
+    message = str(caught.value)
+    assert caught.value.reason == ("unauthorized" if status == 401 else "malformed_response"), message
+    assert server.requests[0].headers["Authorization"] == f"Basic {token}"   # what was echoed
+    assert "***" in message, message
+    assert secret not in message and token[:8] not in message, message

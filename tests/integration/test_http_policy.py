@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from maintenance.hooks.http_policy import ProviderError, RetryPolicy, send
-from servers import LocalServer, free_port, json_reply
+from servers import UNRESOLVABLE_HOST, LocalServer, free_port, json_reply
 
 FAST = RetryPolicy(timeout=0.5, attempts=3, backoff_base=0.01, backoff_max=0.05, retry_after_max=5)
 
@@ -55,7 +55,7 @@ def test_refused_port():
 
 def test_unresolvable_host():
     with pytest.raises(ProviderError) as caught:
-        call("http://no-such-host.invalid/", policy=RetryPolicy(timeout=2, attempts=1))
+        call(f"http://{UNRESOLVABLE_HOST}/", policy=RetryPolicy(timeout=2, attempts=1))
     assert caught.value.reason == "dns"
 
 

@@ -67,7 +67,7 @@ def test_eight_workers_starting_together_migrate_once(tmp_path):
     assert answers == ["ok"] * 8
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [head()]
+        assert conn.exec_driver_sql("SELECT version_num FROM maintenance_alembic_version").scalars().all() == [head()]
 
 
 def test_a_distributed_executor_without_a_shared_store_is_an_error(monkeypatch):
@@ -83,3 +83,15 @@ def test_a_distributed_executor_without_a_shared_store_is_an_error(monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_MAINTENANCE_DB")
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
     assert results_url("maintenance_db").startswith("sqlite:///")
+
+
+def test_a_database_shared_with_airflows_metadata_keeps_both_version_tables(tmp_path):
+    """Airflow's own migrations keep `alembic_version`; ours must not read or touch it."""
+    path = tmp_path / "shared.db"
+    with sqlite3.connect(path) as db:
+        db.executescript("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);"
+                         "INSERT INTO alembic_version VALUES ('d2f4e1b3c5a7');")
+    store = ResultsStore(f"sqlite:///{path}")
+    assert current(store.engine) == head()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("d2f4e1b3c5a7",)]

@@ -3,8 +3,6 @@ Cloudflare's REST API on a local server: bucket settings, checksum verification,
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 
@@ -12,7 +10,7 @@ import boto3
 import pytest
 
 from atlas_server import CloudflareServer
-from maintenance.checks.object_checksums import canary_restore_test, verify_objects
+from maintenance.checks.object_checksums import canary_restore_test, verify_object, verify_objects
 from maintenance.config import Bucket
 from maintenance.operators.backups import bucket_settings, storage_verification
 from servers import free_port
@@ -180,12 +178,14 @@ def test_restore_test_fails_without_versioning(s3):
     assert not s3.list_objects_v2(Bucket=name).get("Contents"), "nothing written when the test cannot work"
 
 
-def test_sha256_reference_value_matches_s3(s3):
-    """Sanity of the arrangement: what S3 stores is the base64 SHA-256 of the body."""
-    name = new_bucket(s3, "bk-ref")
-    s3.put_object(Bucket=name, Key="k", Body=b"hello", ChecksumAlgorithm="SHA256")
-    stored = s3.head_object(Bucket=name, Key="k", ChecksumMode="ENABLED")["ChecksumSHA256"]
-    assert stored == base64.b64encode(hashlib.sha256(b"hello").digest()).decode()
+@pytest.mark.parametrize("size", [0, 5, 3 * 4096, 3 * 4096 + 1], ids=["empty", "short", "chunk-multiple", "one-past"])
+def test_sha256_verified_whatever_the_length_against_the_read_chunk(s3, size):
+    """The verifier's streamed SHA-256 (read in 4 KiB chunks here) matches the checksum the
+    uploader declared, for an empty body, a short one and bodies ending on and just past a chunk."""
+    name = new_bucket(s3, f"bk-edge-{size}")
+    s3.put_object(Bucket=name, Key="k", Body=os.urandom(size), ChecksumAlgorithm="SHA256")
+    outcome = verify_object(s3, name, "k", chunk=4096)
+    assert (outcome.status, outcome.method, outcome.size) == ("verified", "sha256", size), outcome.detail
 
 
 # -- R2 -----------------------------------------------------------------------------------------------

@@ -103,3 +103,10 @@ def test_the_dags_stay_importable_on_an_invalid_config(config_file):
     bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"))
     assert bag.import_errors == {}
     assert {"uptime_monitor", "maintenance_daily"} <= set(bag.dag_ids)
+
+
+def test_a_host_name_dns_cannot_carry_is_a_config_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(BASE + 'endpoints: [{name: h, url: "https://' + "a" * 70 + '.example/", conditions: ["[STATUS] == 200"]}]\n')
+    with pytest.raises(ConfigError, match=r"endpoints\[0\]\.url: not a valid host name"):
+        load_config(path)

@@ -36,6 +36,11 @@ def outside(text: Any) -> str:
     return slack_escape(redact(str(text)))
 
 
+def _first_line(summary: Any) -> str:
+    # A report's summary may span lines (the monthly audit): the header is its first line only.
+    return outside((str(summary).splitlines() or [""])[0])
+
+
 def _since(payload: dict[str, Any], now: datetime) -> str:
     if not payload.get("failing_since"):
         return ""
@@ -67,7 +72,7 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
     recovered = sum(1 for p in payloads if p["kind"] == "recovered")
     site = slack_escape(config.site.name)
     title = f"{site}: {failing} failing" + (f", {recovered} recovered" if recovered else "") if failing \
-        else f"{site}: {recovered} recovered" if recovered else f"{site}: {outside(payloads[0].get('summary', ''))}"
+        else f"{site}: {recovered} recovered" if recovered else f"{site}: {_first_line(payloads[0].get('summary', ''))}"
     text_lines = [title]
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
     for payload in payloads[:MAX_CHECKS_PER_MESSAGE]:

@@ -3,6 +3,12 @@
 aiohttp was chosen by measurement (reference: about 7,500 requests/s against a local
 server at concurrency 50, against about 335 for httpx 0.28); see benchmarks/uptime_sweep.py.
 A probe is not retried inside the sweep: the alert thresholds are the retry, as in Gatus.
+
+Shape (kept lean by profiling, issue 11): `concurrency` workers take endpoints in turn; each
+endpoint is isolated (check_endpoint: whatever fails is its own `internal_error` result);
+one deadline (the endpoint's timeout, aiohttp's `total`) covers connect, redirects and the
+body read up to `uptime.body_limit`; conditions are compiled once (Condition.holds) and only
+failures are described, redacted of the endpoint's secrets, escaped later for Slack.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from asyncio import timeout as async_timeout
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import parse_content_type
 from yarl import URL
 
 from maintenance.conditions import Observation, failure
@@ -55,9 +62,31 @@ def _transport(response: aiohttp.ClientResponse) -> Any:
     return getattr(protocol, "transport", None)
 
 
-@functools.lru_cache(maxsize=64)
-def _timeout(seconds: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=seconds)
+def _timeout_of(seconds: float) -> aiohttp.ClientTimeout:
+    # One deadline for connect, headers and body (aiohttp's `total` covers the body read while
+    # the connection is held). ceil_threshold: by default aiohttp rounds a deadline past 5 s
+    # up to the next whole second; the endpoint's timeout is meant as written.
+    return aiohttp.ClientTimeout(total=seconds, ceil_threshold=float("inf"))
+
+
+_timeout = functools.lru_cache(maxsize=64)(_timeout_of)
+
+
+# Caches keyed by endpoint are sized past any site's endpoint count: a sweep visits every key in
+# turn, and an LRU cache smaller than that misses on every lookup.
+_PER_ENDPOINT = 1 << 16
+
+
+@functools.lru_cache(maxsize=_PER_ENDPOINT)
+def _url(text: str) -> URL:
+    """The endpoint's URL, parsed once (yarl then caches host, port... on the object)."""
+    return URL(text, encoded=True) if "%" in text else URL(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _charset(content_type: str | None) -> str | None:
+    """The charset parameter of a Content-Type header (as aiohttp parses it), cached by value."""
+    return parse_content_type(content_type)[1].get("charset") if content_type else None
 
 
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -84,10 +113,14 @@ def _codec(charset: str | None) -> str:
 
 async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """The body up to `limit` bytes: every chunk until the end or the limit, not just the first."""
-    chunks: list[bytes] = []
-    size = 0
+    content = response.content
+    chunk = await content.read(limit)
+    if len(chunk) >= limit or content.at_eof():   # the common case: the whole body had arrived
+        return chunk
+    chunks = [chunk]
+    size = len(chunk)
     while size < limit:
-        chunk = await response.content.read(limit - size)
+        chunk = await content.read(limit - size)
         if not chunk:
             break
         chunks.append(chunk)
@@ -111,36 +144,44 @@ async def probe(session: aiohttp.ClientSession, endpoint: Endpoint, *, need_body
     """
     obs = Observation()
     started = time.perf_counter()
-    url = URL(endpoint.url, encoded=True) if "%" in endpoint.url else URL(endpoint.url)
-    origin = _origin(url)
+    total = endpoint.timeout.total_seconds()
+    url = _url(endpoint.url)
     method, data = endpoint.method, endpoint.body
+    headers = endpoint.headers or None            # None: no per-request merge
+    timeout = _timeout(total)                     # the whole chain of hops shares this one deadline
+    verify = False if endpoint.insecure else True   # True: the connector's context
     try:
-        async with async_timeout(endpoint.timeout.total_seconds()):
-            for hop in range(MAX_REDIRECTS + 1):
-                own_origin = _origin(url) == origin
-                headers = (endpoint.headers or None) if own_origin else None   # None: no per-request merge
-                async with session.request(
-                    method, url if own_origin else url.with_user(None), headers=headers, data=data,
-                    allow_redirects=False, ssl=False if endpoint.insecure else True,   # True: the connector's context
-                ) as response:
-                    location = response.headers.get("Location")
-                    if endpoint.follow_redirects and response.status in _REDIRECTS and location and hop < MAX_REDIRECTS:
-                        url = url.join(URL(location))
-                        if response.status == 303 or (response.status in (301, 302) and method == "POST"):
-                            method, data = "GET", None
-                        continue
-                    transport = _transport(response)
-                    obs.connected = True
-                    obs.status = response.status
-                    if transport is not None:
-                        peer = transport.get_extra_info("peername")
-                        obs.ip = peer[0] if peer else None
-                        if url.scheme == "https":
-                            obs.certificate_expiration_s = _certificate_seconds_left(transport)
-                    if need_body:
-                        obs.body = decode(await read_body(response, body_limit), response.charset)
-                    obs.response_ms = (time.perf_counter() - started) * 1000
-                    break
+        for hop in range(MAX_REDIRECTS + 1):
+            async with session.request(method, url, headers=headers, data=data, allow_redirects=False,
+                                       ssl=verify, timeout=timeout) as response:
+                status = response.status
+                if status in _REDIRECTS and endpoint.follow_redirects and hop < MAX_REDIRECTS \
+                        and (location := response.headers.get("Location")):
+                    url = url.join(URL(location))
+                    if status == 303 or (status in (301, 302) and method == "POST"):
+                        method, data = "GET", None
+                    if _origin(url) == _origin(_url(endpoint.url)):
+                        headers = endpoint.headers or None
+                    else:   # another origin gets neither the configured headers nor the URL's credentials
+                        url, headers = url.with_user(None), None
+                    left = total - (time.perf_counter() - started)
+                    if left <= 0:
+                        raise asyncio.TimeoutError()
+                    timeout = _timeout_of(left)
+                    continue
+                transport = _transport(response)
+                obs.connected = True
+                obs.status = status
+                if transport is not None:
+                    peer = transport.get_extra_info("peername")
+                    obs.ip = peer[0] if peer else None
+                    if url.scheme == "https":
+                        obs.certificate_expiration_s = _certificate_seconds_left(transport)
+                if need_body:
+                    obs.body = decode(await read_body(response, body_limit),
+                                      _charset(response.headers.get("Content-Type")))
+                obs.response_ms = (time.perf_counter() - started) * 1000
+                break
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ssl.SSLError) as exc:
         obs.response_ms = (time.perf_counter() - started) * 1000
         return obs, classify_exception(exc)
@@ -152,38 +193,49 @@ def _shown(endpoint: Endpoint, text: str) -> str:
     return redact(text, endpoint.secrets)
 
 
-@functools.lru_cache(maxsize=8192)
 def _shown_url(url: str) -> str:
+    # Only user-info (@) and query values (?) can hold a secret in a URL.
+    return _redacted_url(url) if "@" in url or "?" in url else url
+
+
+@functools.lru_cache(maxsize=_PER_ENDPOINT)
+def _redacted_url(url: str) -> str:
     return redact(url)
 
 
 def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -> CheckResult:
     """Evaluate the endpoint's conditions against what the probe saw."""
     failed: list[tuple[str, str]] = []  # (placeholder, description)
-    clean = functools.partial(redact, secrets=endpoint.secrets)
+
+    def clean(text: str) -> str:   # redaction of a value shown, before it is cut (failures only)
+        return redact(text, endpoint.secrets)
+
     for condition in endpoint.parsed_conditions:
-        description = failure(condition, obs, clean)
-        if description is not None:
-            failed.append((condition.placeholder, _shown(endpoint, description)))
+        if not condition.holds(obs):   # the fast path; describing (and redacting) is for failures only
+            failed.append((condition.placeholder, _shown(endpoint, failure(condition, obs, clean) or "")))
+    response_ms, seconds_left = obs.response_ms, obs.certificate_expiration_s
     metrics = {
-        "response_ms": round(obs.response_ms, 1) if obs.response_ms is not None else None,
+        "response_ms": round(response_ms, 1) if response_ms is not None else None,
         "status_code": obs.status,
-        "tls_days_left": round(obs.certificate_expiration_s / 86400, 2) if obs.certificate_expiration_s is not None else None,
+        "tls_days_left": round(seconds_left / 86400, 2) if seconds_left is not None else None,
     }
-    common = dict(check=endpoint.name, target=_shown_url(endpoint.url), group=endpoint.group,
-                  critical=endpoint.critical, runbook=endpoint.runbook_id, provider=endpoint.provider,
-                  metrics=metrics, evidence={"failed_conditions": [d for _, d in failed], "ip": obs.ip})
+    reason = None
     if error is not None:
-        reason, text = error
+        reason, summary = error
         if reason == "timeout":
-            text = f"timed out after {endpoint.timeout.total_seconds():g}s"
-        return CheckResult(status="fail", reason=reason, summary=_shown(endpoint, text), **common)
-    if not failed:
-        return CheckResult(status="ok", summary=f"HTTP {obs.status} in {metrics['response_ms']:.0f} ms", **common)
-    first = failed[0][0]
-    reason = classify_status(obs.status) if first == "STATUS" and obs.status else None
-    reason = reason or _REASON_BY_PLACEHOLDER.get(first, "condition")
-    return CheckResult(status="fail", reason=reason, summary="; ".join(d for _, d in failed), **common)
+            summary = f"timed out after {endpoint.timeout.total_seconds():g}s"
+        status, summary = "fail", _shown(endpoint, summary)
+    elif not failed:
+        status, summary = "ok", f"HTTP {obs.status} in {metrics['response_ms']:.0f} ms"
+    else:
+        first = failed[0][0]
+        reason = classify_status(obs.status) if first == "STATUS" and obs.status else None
+        status, reason = "fail", reason or _REASON_BY_PLACEHOLDER.get(first, "condition")
+        summary = "; ".join(d for _, d in failed)
+    return CheckResult(check=endpoint.name, status=status, summary=summary, target=_shown_url(endpoint.url),
+                       group=endpoint.group, reason=reason, metrics=metrics,
+                       evidence={"failed_conditions": [d for _, d in failed], "ip": obs.ip},
+                       runbook=endpoint.runbook_id, provider=endpoint.provider, critical=endpoint.critical)
 
 
 def internal_error(endpoint: Endpoint, exc: BaseException) -> CheckResult:
@@ -229,19 +281,18 @@ async def login(session: aiohttp.ClientSession, endpoint: Endpoint, credentials:
     return "login: " + "; ".join(problems) if problems else None
 
 
-async def check_endpoint(session: aiohttp.ClientSession, endpoint: Endpoint, limit: asyncio.Semaphore,
+async def check_endpoint(session: aiohttp.ClientSession, endpoint: Endpoint,
                          credentials: tuple[str, str] | None = None, ssl_context: ssl.SSLContext | None = None,
                          body_limit: int = BODY_LIMIT) -> CheckResult:
     """One endpoint's result, whatever happens: an unexpected error is this endpoint's
     `internal_error` result, never the end of the sweep."""
-    async with limit:
-        try:
-            if endpoint.login is None:
-                obs, error = await probe(session, endpoint, need_body=endpoint.needs_body, body_limit=body_limit)
-                return judge(endpoint, obs, error)
-            return await _check_login_flow(session, endpoint, credentials, ssl_context, body_limit)
-        except Exception as exc:  # noqa: BLE001 - isolation is the point
-            return internal_error(endpoint, exc)
+    try:
+        if endpoint.login is None:
+            obs, error = await probe(session, endpoint, need_body=endpoint.needs_body, body_limit=body_limit)
+            return judge(endpoint, obs, error)
+        return await _check_login_flow(session, endpoint, credentials, ssl_context, body_limit)
+    except Exception as exc:  # noqa: BLE001 - isolation is the point
+        return internal_error(endpoint, exc)
 
 
 async def _check_login_flow(session: aiohttp.ClientSession, endpoint: Endpoint, credentials: tuple[str, str] | None,
@@ -291,13 +342,22 @@ async def sweep_async(endpoints: list[Endpoint], concurrency: int = 20, user_age
                       credentials: dict[str, tuple[str, str]] | None = None, ca_file: str | None = None,
                       body_limit: int = BODY_LIMIT) -> list[CheckResult]:
     credentials = credentials or {}
-    limit = asyncio.Semaphore(concurrency)
     ssl_context = ssl_context_for(ca_file)
     connector = aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300, ssl=ssl_context or True)
+    results: list[CheckResult | None] = [None] * len(endpoints)
+    pending = iter(enumerate(endpoints))   # shared by the workers: each takes the next endpoint
+
+    async def worker() -> None:
+        # `concurrency` workers rather than one task per endpoint waiting on a semaphore: the
+        # same limit, without thousands of parked tasks and wake-ups.
+        for index, endpoint in pending:
+            results[index] = await check_endpoint(session, endpoint, credentials.get(endpoint.name), ssl_context,
+                                                  body_limit)
+
     async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": user_agent},
                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
-        return list(await asyncio.gather(*(
-            check_endpoint(session, e, limit, credentials.get(e.name), ssl_context, body_limit) for e in endpoints)))
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(endpoints)))))
+    return results  # type: ignore[return-value]   # every index was filled
 
 
 def sweep(endpoints: list[Endpoint], concurrency: int = 20, user_agent: str = "maintenance-uptime/1.0",

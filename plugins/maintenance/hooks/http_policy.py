@@ -203,7 +203,8 @@ def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_P
                 try:
                     body = response.json()
                 except (ValueError, RecursionError):   # not JSON, or nested too deep to parse
-                    snippet = redact(response.text[:120], secrets).replace("\n", " ")
+                    # Redacted, then cut: a secret cut in two would no longer be found.
+                    snippet = redact(response.text[:4096], secrets)[:120].replace("\n", " ")
                     raise ProviderError(MALFORMED, f"{method} {safe_url}: response is not valid JSON: {snippet!r}",
                                         status=response.status_code, conn_id=conn_id, attempts=attempt) from None
                 return (body, response) if with_response else body
@@ -240,6 +241,6 @@ def _detail(response: Any, secrets: Iterable[str]) -> str:
             if isinstance(value, dict):
                 value = value.get("message")
             if isinstance(value, str) and value:
-                return ": " + redact(value[:160], secrets)
+                return ": " + redact(value[:4096], secrets)[:160]   # redacted, then cut
     return ""
 

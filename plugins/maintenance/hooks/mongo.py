@@ -102,16 +102,20 @@ def collection_counts(conn_id: str, skip: tuple[str, ...] = ("admin", "local", "
 
 
 def mongo_error(exc: Exception) -> tuple[str, str]:
-    """(reason, message) of a pymongo error, without secrets: the error class and code only."""
-    from pymongo.errors import (AutoReconnect, ConfigurationError, ConnectionFailure, OperationFailure,
-                                ServerSelectionTimeoutError)
+    """(reason, message) of a pymongo error, without secrets: the server's code name (else the
+    error class) and code only."""
+    from pymongo.errors import (AutoReconnect, ConfigurationError, ConnectionFailure, ExecutionTimeout,
+                                NetworkTimeout, OperationFailure, ServerSelectionTimeoutError)
 
     name = type(exc).__name__
     if isinstance(exc, OperationFailure):
+        name = str((exc.details or {}).get("codeName") or name)   # AuthenticationFailed, Unauthorized...
         if exc.code in (13, 18):      # Unauthorized, AuthenticationFailed
             return UNAUTHORIZED, f"{name} (code {exc.code})"
+        if isinstance(exc, ExecutionTimeout) or exc.code == 50:   # MaxTimeMSExpired
+            return TIMEOUT, f"{name} (code {exc.code}: the query ran past its time limit)"
         return "mongo_error", f"{name} (code {exc.code})"
-    if isinstance(exc, ServerSelectionTimeoutError):
+    if isinstance(exc, (ServerSelectionTimeoutError, NetworkTimeout)):
         return TIMEOUT, "no server answered in time"
     if isinstance(exc, (ConnectionFailure, AutoReconnect)):
         return CONNECTION, f"connection failed ({name})"

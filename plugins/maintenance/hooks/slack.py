@@ -83,8 +83,11 @@ def slack_sender(conn_id: str, timeout: float) -> Sender:
     secrets = [s for s in (password, token) if s]
     _mask(*secrets)
     sdk_log = logging.getLogger("maintenance.slack_sdk")
-    if not any(isinstance(f, _Redacting) for f in sdk_log.filters):
-        sdk_log.addFilter(_Redacting(secrets))
+    redacting = next((f for f in sdk_log.filters if isinstance(f, _Redacting)), None)
+    if redacting is None:
+        sdk_log.addFilter(_Redacting(list(secrets)))
+    else:
+        redacting.secrets.extend(s for s in secrets if s not in redacting.secrets)
     hook = SlackWebhookHook(slack_webhook_conn_id=conn_id, timeout=max(1, int(timeout)),
                             retry_handlers=[], logger=sdk_log)
     try:

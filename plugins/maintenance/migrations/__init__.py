@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 HERE = Path(__file__).resolve().parent
 _ADVISORY_LOCK_ID = 7_311_202_611   # any constant: "the results store is being migrated"
+VERSION_TABLE = "maintenance_alembic_version"   # not Airflow's alembic_version: the database may be shared
 _done: set[str] = set()
 _guard = threading.Lock()
 
@@ -29,6 +30,7 @@ def _config(connection: sa.Connection) -> Any:
     config = Config()
     config.set_main_option("script_location", str(HERE))
     config.attributes["connection"] = connection
+    config.attributes["version_table"] = VERSION_TABLE
     return config
 
 
@@ -42,7 +44,7 @@ def current(engine: sa.Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
 @contextmanager

@@ -3,6 +3,9 @@
 from alembic import context
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=None, render_as_batch=connection.dialect.name == "sqlite")
+# Its own version table: the results store may share a database with Airflow's metadata,
+# whose migrations keep theirs in `alembic_version`.
+context.configure(connection=connection, target_metadata=None, version_table=context.config.attributes["version_table"],
+                  render_as_batch=connection.dialect.name == "sqlite")
 with context.begin_transaction():
     context.run_migrations()

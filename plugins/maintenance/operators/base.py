@@ -72,8 +72,14 @@ class MaintenanceCheckOperator(BaseOperator):
         raise NotImplementedError
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
+        import sys
+
         from maintenance.config import get_config
 
+        if "sentry_sdk" in sys.modules:   # [sentry] sentry_on: a failing check is not an orchestrator error
+            from maintenance.sentry_filter import install
+
+            install()
         config = get_config()
         results = self.run_checks(config, context)
         if self.reports_config:
