@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from browser import ARTIFACTS, Browser, chromium
+from mongo_fixtures import mongo_auth_server, mongo_default_conn, mongo_server_factory  # noqa: F401
 from maintenance.results import CheckResult, ResultsStore
 from report_fixtures import daily_family_results, load, stamp_for, uptime_rows
 from servers import free_port
@@ -200,24 +201,65 @@ def test_chromium_shows_the_status_page_inside_the_airflow_ui(server):
         browser.screenshot(ARTIFACTS / "status-page.png", full_page=True)
 
 
+@pytest.fixture
+def analytics(site, monkeypatch, mongo_default_conn):  # noqa: F811
+    """This week's and this month's traffic (local Plausible) and app figures (MongoDB) stored."""
+    from analytics_servers import PlausibleServer
+    from maintenance.config import MaintenanceConfig
+    from maintenance.operators.analytics import app_analytics, traffic_analytics
+    from maintenance.reports.data import report_period
+
+    now = datetime.now(timezone.utc)
+    mongo_default_conn.seed("app", "members", [{"created_at": now - timedelta(hours=7 * i)} for i in range(300)])
+    mongo_default_conn.seed("app", "donations", [{"created_at": now - timedelta(hours=11 * i), "amount": 500 + 37 * (i % 9),
+                                                  "currency": ("KES", "USD")[i % 2],
+                                                  "status": "refunded" if i % 13 == 0 else "paid"} for i in range(150)])
+    mongo_default_conn.seed("app", "registrations", [{"created_at": now - timedelta(hours=9 * i),
+                                                      "event": ("gala", "fun-run", "workshop")[i % 3]} for i in range(200)])
+    mongo_default_conn.seed("app", "audit", [{"created_at": now - timedelta(hours=13 * i), "action": ("edit", "delete", "invite")[i % 3],
+                                              "user": ("alice", "bob")[i % 2]} for i in range(100)])
+    config = MaintenanceConfig.model_validate({
+        "site": {"name": "example.org", "url": "https://example.org"},
+        "analytics": {"plausible": {"site_id": "example.org"},
+                      "app": {"database": "app", "signups": {"collection": "members"},
+                              "donations": {"collection": "donations"}, "registrations": {"collection": "registrations"},
+                              "admin_actions": {"collection": "audit"}}}})
+    with PlausibleServer() as plausible:
+        monkeypatch.setenv("AIRFLOW_CONN_PLAUSIBLE_API", plausible.connection_json())
+        for kind in ("weekly", "monthly"):
+            start, end, _ = report_period(kind, now)
+            results = traffic_analytics(config, kind, start, end) + app_analytics(config, kind, start, end)
+            assert all(r.status in ("ok", "warn") for r in results), [r.summary for r in results]
+            for result in results:
+                result.time = end + timedelta(hours=5)   # when the period's DAG run stores them
+            site["store"].record(results)
+    return now
+
+
 @needs_chromium
-def test_chromium_renders_a_weekly_report_from_disk(site):
+@pytest.mark.parametrize("kind", ["weekly", "monthly"])
+def test_chromium_renders_a_report_from_disk(site, analytics, kind):
     from maintenance.reports.data import Monitored, report_data
     from maintenance.reports.render import render_report
 
-    data = report_data(site["store"], "weekly", checks=[Monitored(n) for n in ENDPOINTS], site="example.org",
+    data = report_data(site["store"], kind, checks=[Monitored(n) for n in ENDPOINTS], site="example.org",
                        now=datetime.now(timezone.utc))
-    path = site["folder"] / "weekly.html"
+    assert data["analytics"]["traffic"] is not None, data["analytics"]
+    path = site["folder"] / f"{kind}.html"
     path.write_text(render_report(data), encoding="utf-8")
     with Browser(1000, 1200) as browser:
         browser.open(path.as_uri())
         images = browser.wait_for("Array.from(document.images).every(i => i.complete) && "
                                   "Array.from(document.images).map(i => [i.alt, i.naturalWidth, i.naturalHeight])")
-        titles = [alt for alt, width, height in images if width == 900 and height >= 200]
+        titles = [alt for alt, width, height in images if width == 900 and height >= 100]
         assert len(titles) == len(images), images
         assert titles[0] == "Daily uptime per endpoint"
         assert {f"Response time per day: {n}" for n in ENDPOINTS} <= set(titles)
-        assert {"Error events per day (Sentry)", "Newest backup snapshot age per day"} <= set(titles)
+        assert {"Error events per day (Sentry)", "Newest backup snapshot age per day", "Visitors and page views per day",
+                "Top pages (page views)", "Membership signups per day", "Event registrations per event",
+                "Donations per day (sum per currency, refunds apart)", "Admin actions by type"} <= set(titles), titles
         text = browser.evaluate("document.body.innerText")
         assert f"{data['uptime']['overall_percent']:.2f}%" in text and "How uptime is counted." in text
-        browser.screenshot(ARTIFACTS / "weekly-report.png", full_page=True)
+        assert ("Summary" in text) == (kind == "monthly")
+        assert "No traffic analytics" not in text and "No app analytics" not in text
+        browser.screenshot(ARTIFACTS / f"{kind}-report.png", full_page=True)
