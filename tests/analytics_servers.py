@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from servers import LocalServer, Request
+from servers import LocalServer, Request, ServedApp
 
 PAGES = {"/": 5, "/donate": 3, "/events": 2, "/about": 1}          # share of page views
 SOURCES = {"Google": 6, "Direct / None": 3, "Twitter": 1}
@@ -36,19 +36,12 @@ def days(first: str, last: str) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-class PlausibleServer:
+class PlausibleServer(ServedApp):
     key = "plausible-KEY-secret"
 
     def __init__(self) -> None:
         self.faults: list[tuple[int, str]] = []   # (status, body) answered first, one per request
         self.server = LocalServer(self.app)
-
-    def __enter__(self) -> "PlausibleServer":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
 
     def connection_json(self) -> str:
         return json.dumps({"conn_type": "http", "host": self.server.url, "password": self.key})
@@ -108,7 +101,7 @@ class PlausibleServer:
         return figures
 
 
-class GA4Server:
+class GA4Server(ServedApp):
     """Token endpoint at /token, runReport at /v1beta/properties/<id>:runReport."""
 
     token = "ga4-access-TOKEN-secret"
@@ -125,13 +118,6 @@ class GA4Server:
         self.no_data_before: date | None = None    # ranges starting before this have no rows at all
         self.server = LocalServer(self.app)
         self.assertions: list[dict[str, Any]] = []
-
-    def __enter__(self) -> "GA4Server":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
 
     def key_json(self) -> str:
         return json.dumps({"type": "service_account", "project_id": "test", "private_key_id": "k1",

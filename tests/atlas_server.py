@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from servers import LocalServer, Reply, Request, json_reply
+from servers import LocalServer, Reply, Request, ServedApp, json_reply
 
 V2023 = "application/vnd.atlas.2023-01-01+json"
 V2024 = "application/vnd.atlas.2024-08-05+json"
@@ -82,7 +82,7 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
-class AtlasServer:
+class AtlasServer(ServedApp):
     def __init__(self, public_key: str = "atlas-public", private_key: str = "atlas-private-SECRET",
                  project_id: str = "5f4007f327a3bd7b6f4103c5", cluster: str = "prod") -> None:
         self.public_key, self.private_key, self.project_id, self.cluster_name = public_key, private_key, project_id, cluster
@@ -112,18 +112,6 @@ class AtlasServer:
                                                    "groupId": project_id, "links": []}]
         self.events: list[dict[str, Any]] = []
         self.server = LocalServer(self)
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    def __enter__(self) -> "AtlasServer":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     def connection_json(self, private_key: str | None = None, **extra: Any) -> str:
         return json.dumps({"conn_type": "http", "host": self.url, "login": self.public_key,

@@ -6,13 +6,12 @@ import base64
 import json
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from servers import LocalServer, Reply, Request, json_reply
+from servers import LocalServer, Reply, Request, ServedApp, json_reply
 
 
-class Mailgun:
+class Mailgun(ServedApp):
     KEY = "key-mailgun-SECRET-0001"
 
     def __init__(self, domain: str = "mg.test.example") -> None:
@@ -29,13 +28,6 @@ class Mailgun:
         now = datetime.now(timezone.utc)
         self.bounce_items = [{"address": f"user{i}@example.net", "code": "550", "error": "5.1.1 unknown user",
                               "created_at": format_datetime(now - timedelta(hours=i))} for i in range(3)]
-
-    def __enter__(self) -> "Mailgun":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
 
     def connection_json(self, key: str | None = None) -> str:
         return json.dumps({"conn_type": "http", "host": self.server.url, "password": key or self.KEY})
@@ -72,7 +64,7 @@ class Mailgun:
         return json_reply({"message": "not found"}, 404)
 
 
-class SendGrid:
+class SendGrid(ServedApp):
     KEY = "SG.sendgrid-SECRET-0002"
 
     def __init__(self, domain: str = "test.example") -> None:
@@ -80,13 +72,6 @@ class SendGrid:
         self.scopes = ["mail.send", "stats.read", "suppression.read", "whitelabel.read"]
         self.valid = True
         self.server = LocalServer(self)
-
-    def __enter__(self) -> "SendGrid":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
 
     def connection_json(self) -> str:
         return json.dumps({"conn_type": "http", "host": self.server.url, "password": self.KEY})

@@ -10,13 +10,12 @@ first (e.g. 429 with Retry-After); `delay` adds latency to every request.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from servers import LocalServer, Reply, Request, json_reply
+from servers import LocalServer, Reply, Request, ServedApp, json_reply
 
 
 def advisory(vid: str, package: str, ecosystem: str, versions: list[str], *, fixed: str | None = None,
@@ -39,7 +38,7 @@ def advisory(vid: str, package: str, ecosystem: str, versions: list[str], *, fix
     return record
 
 
-class OsvServer:
+class OsvServer(ServedApp):
     def __init__(self, records: list[dict[str, Any]] | None = None, *, page_size: int = 1000,
                  delay: float = 0.0) -> None:
         self.records = {r["id"]: r for r in records or []}
@@ -50,17 +49,6 @@ class OsvServer:
         self.single_queries = 0
         self.malformed_batch = False
         self.server = LocalServer(self)
-
-    def __enter__(self) -> "OsvServer":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     def _index(self) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
         """(ecosystem, name, version) -> records, from each record's affected versions."""
@@ -125,7 +113,7 @@ class OsvServer:
         return json_reply({"results": results})
 
 
-class RegistryServer:
+class RegistryServer(ServedApp):
     """PyPI's JSON API (/pypi/{name}/json) and the npm registry (/{name}, /@scope%2fname)."""
 
     def __init__(self, pypi: dict[str, str] | None = None, npm: dict[str, str] | None = None) -> None:
@@ -133,17 +121,6 @@ class RegistryServer:
         self.paths: list[str] = []
         self.broken: set[str] = set()          # names answered with a malformed body
         self.server = LocalServer(self)
-
-    def __enter__(self) -> "RegistryServer":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     def __call__(self, request: Request) -> Reply:
         path = urlsplit(request.path).path

@@ -83,6 +83,24 @@ class LocalServer:
         self.httpd.server_close()
 
 
+class ServedApp:
+    """A provider fake that is its own request handler on a LocalServer (set `self.server =
+    LocalServer(self)` in __init__): `with Fake() as fake: fake.url`."""
+
+    server: LocalServer
+
+    def __enter__(self):
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.__exit__(*exc)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
 def json_reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
     return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(data)
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from servers import LocalServer, Reply, Request, json_reply
+from servers import LocalServer, Reply, Request, ServedApp, json_reply
 
 
 class LocalStripe:
@@ -74,7 +74,7 @@ def stripe_error(status: int, message: str, kind: str = "invalid_request_error",
     return json_reply({"error": {"type": kind, "code": code, "message": message}}, status)
 
 
-class StripeFront:
+class StripeFront(ServedApp):
     KEY = "sk_test_runbookKEY123456"
 
     def __init__(self, local: LocalStripe) -> None:
@@ -84,17 +84,6 @@ class StripeFront:
         self.webhook_endpoints: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.server = LocalServer(self)
-
-    def __enter__(self) -> "StripeFront":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     def connection_json(self, key: str | None = None) -> str:
         return json.dumps({"conn_type": "http", "host": self.url, "password": key or self.KEY})

@@ -8,7 +8,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from servers import LocalServer, Reply, Request, json_reply
+from servers import LocalServer, Reply, Request, ServedApp, json_reply
 
 KEY = "AIzaTestKEY123"
 VERCEL_TOKEN = "vercel-token-SECRET"
@@ -35,7 +35,7 @@ def crux_history(origin: str, lcp: list[Any], inp: list[Any], cls: list[Any]) ->
         "collectionPeriods": [{"firstDate": {}, "lastDate": {}} for _ in lcp]}}
 
 
-class VitalsServer:
+class VitalsServer(ServedApp):
     """CrUX + PSI on one server (both are googleapis hosts); `records`/`histories` by origin or URL."""
 
     def __init__(self) -> None:
@@ -43,13 +43,6 @@ class VitalsServer:
         self.histories: dict[str, dict[str, Any]] = {}
         self.psi: dict[str, dict[str, Any]] = {}
         self.server = LocalServer(self)
-
-    def __enter__(self) -> "VitalsServer":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
 
     def connection_json(self) -> str:
         return json.dumps({"conn_type": "http", "host": self.server.url, "password": KEY})
@@ -84,7 +77,7 @@ def psi_answer(url: str, lcp: int, inp: int, cls_x100: int) -> dict[str, Any]:
         "lighthouseResult": {"categories": {"performance": {"score": 0.7}}}}
 
 
-class VercelServer:
+class VercelServer(ServedApp):
     """GET /v7/deployments: Bearer token, teamId scope, target/state filters, since/until, paged by `until`."""
 
     def __init__(self, team: str = "team_acme", page_size: int = 2) -> None:
@@ -92,13 +85,6 @@ class VercelServer:
         self.deployments: list[dict[str, Any]] = []
         self.queries: list[dict[str, list[str]]] = []
         self.server = LocalServer(self)
-
-    def __enter__(self) -> "VercelServer":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
 
     def connection_json(self, token: str = VERCEL_TOKEN) -> str:
         return json.dumps({"conn_type": "http", "host": self.server.url, "password": token,

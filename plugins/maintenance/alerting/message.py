@@ -13,7 +13,7 @@ from typing import Any
 
 from maintenance.config import MaintenanceConfig
 from maintenance.durations import format_duration
-from maintenance.hooks.http_policy import redact
+from maintenance.hooks.slack import outside, slack_escape, slack_link  # noqa: F401 - slack_escape re-exported
 from maintenance.results import utcnow
 
 MAX_CHECKS_PER_MESSAGE = 20   # Slack allows 50 blocks; past this the rest are counted, not listed
@@ -24,16 +24,6 @@ _ICON = {"alert": ":red_circle:", "reminder": ":red_circle:", "recovered": ":lar
 _VERB = {"alert": "FAILING", "reminder": "STILL FAILING", "recovered": "RECOVERED", "crash": "TASK CRASHED",
          "report": "REPORT", "late": "RUN LATE", "config": "CONFIG INVALID",
          "diagnosis": "DIAGNOSIS"}
-
-
-def slack_escape(text: Any) -> str:
-    """Slack's three control characters, escaped as Slack documents (mrkdwn and plain text)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def outside(text: Any) -> str:
-    """Text from outside: redacted of secrets, then made inert for Slack."""
-    return slack_escape(redact(str(text)))
 
 
 def _first_line(summary: Any) -> str:
@@ -50,17 +40,12 @@ def _since(payload: dict[str, Any], now: datetime) -> str:
     return f"{verb} {format_duration((now - since).total_seconds())} ({failures} run{'s' if failures != 1 else ''})"
 
 
-def _link(url: str, label: str) -> str:
-    # A link we build: its URL must not carry Slack control characters either.
-    return f"<{url.replace('|', '%7C').replace('>', '%3E').replace('<', '%3C')}|{slack_escape(label)}>"
-
-
 def _runbook_link(runbook: str | None, ui_base: str) -> str:
     if not runbook:
         return ""
     if runbook.startswith(("http://", "https://")):
-        return _link(runbook, "runbook")
-    return _link(f"{ui_base}/dags/{runbook}", f"runbook {runbook}")
+        return slack_link(runbook, "runbook")
+    return slack_link(f"{ui_base}/dags/{runbook}", f"runbook {runbook}")
 
 
 def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_base: str,
@@ -95,19 +80,19 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
             detail.append(since)
         follow = [link for link in (_runbook_link(payload.get("runbook"), ui_base),) if link]
         if payload.get("diagnosis_url"):     # runbooks (issue 10): the run this incident started
-            follow.append(_link(str(payload["diagnosis_url"]), "diagnosis run"))
+            follow.append(slack_link(str(payload["diagnosis_url"]), "diagnosis run"))
         if payload.get("diagnosis_note"):
             follow.append(outside(payload["diagnosis_note"]))
         if contact and kind not in ("recovered", "report"):
             follow.append(f"call {slack_escape(contact.name)} ({slack_escape(contact.how)})")
             if contact.status_page:
-                follow.append(_link(contact.status_page, "status page"))
+                follow.append(slack_link(contact.status_page, "status page"))
         where = " › ".join(outside(payload.get(key)) for key in ("dag_id", "task_id"))
         where += f" › run {outside(payload.get('run_id'))}"
         if payload.get("try_number"):
             where += f" › try {outside(payload['try_number'])}"
         if payload.get("log_url"):
-            where += f" › {_link(str(payload['log_url']), 'task log')}"
+            where += f" › {slack_link(str(payload['log_url']), 'task log')}"
         body = "\n".join([head, " · ".join(detail)] + ([" · ".join(follow)] if follow else []) + [where])
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}})
         text_lines.append(f"{_VERB[kind]} {name}: " + " · ".join(detail).replace("`", ""))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from maintenance.hooks.http_policy import redact
+from maintenance.hooks.slack import outside, slack_link
 from maintenance.results import CheckResult
 
 WARN_PENALTY = 25
@@ -159,44 +159,35 @@ def diagnose(runbook: str, steps: list[tuple[str, list[CheckResult]]], catalogue
     return Diagnosis(runbook, status, headline, lines, findings, people, trigger)
 
 
-def _esc(text: Any) -> str:
-    """Text from outside (summaries quote provider answers): redacted, then inert for Slack."""
-    return redact(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _link(url: str, label: str) -> str:
-    return f"<{url.replace('|', '%7C').replace('>', '%3E').replace('<', '%3C')}|{_esc(label)}>"
-
-
 def render(diagnosis: Diagnosis, *, run_url: str | None = None, max_findings: int = 4) -> str:
     """The Slack (mrkdwn) body: the root cause first, then one red/green line per step. Every
     text from outside is escaped here; the only links are the ones built here."""
     out: list[str] = []
     if diagnosis.trigger:
-        out.append(f"_{_esc(diagnosis.trigger)}_")
+        out.append(f"_{outside(diagnosis.trigger)}_")
     root = diagnosis.root
     if root is not None:
-        out.append(f"*Most likely cause:* {_esc(root.cause.title)} ({_esc(root.step)}: {_esc(root.result.summary)})")
+        out.append(f"*Most likely cause:* {outside(root.cause.title)} ({outside(root.step)}: {outside(root.result.summary)})")
         if root.evidence:
-            out.append(f"*Evidence:* {_esc(root.evidence)}")
-        out.append(f"*Do first:* {_esc(root.cause.action)}")
+            out.append(f"*Evidence:* {outside(root.evidence)}")
+        out.append(f"*Do first:* {outside(root.cause.action)}")
         others = diagnosis.findings[1:max_findings]
         if others:
-            out.append("*Also seen:* " + " · ".join(f"{_esc(f.cause.title)} ({_esc(f.step)})" for f in others))
+            out.append("*Also seen:* " + " · ".join(f"{outside(f.cause.title)} ({outside(f.step)})" for f in others))
     else:
         out.append("*No cause found:* every step that ran is green.")
     if diagnosis.contacts:
         calls = []
         for c in diagnosis.contacts:
-            line = f"{_esc(c.name)} ({_esc(c.how)})"
+            line = f"{outside(c.name)} ({outside(c.how)})"
             if c.status_page:
-                line += f", status {_link(c.status_page, c.status_page.split('://')[-1])}"
+                line += f", status {slack_link(c.status_page, c.status_page.split('://')[-1])}"
             calls.append(line)
         out.append("*Call:* " + " · ".join(calls))
     out.append("*Steps:*")
     for line in diagnosis.steps:
         icon = _ICON.get(line.status, ":white_circle:")
-        out.append(f"{icon} `{_esc(line.step)}` {_esc(line.summary)}"[:400])
+        out.append(f"{icon} `{outside(line.step)}` {outside(line.summary)}"[:400])
     if run_url:
-        out.append(_link(run_url, "diagnosis run"))
+        out.append(slack_link(run_url, "diagnosis run"))
     return "\n".join(out)

@@ -40,6 +40,22 @@ class SlackSendError(Exception):
 Sender = Callable[[str, list[dict[str, Any]]], None]
 
 
+# -- Slack's text format: the one place that makes outside text inert and builds links --------
+def slack_escape(text: Any) -> str:
+    """Slack's three control characters, escaped as Slack documents (mrkdwn and plain text)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def outside(text: Any) -> str:
+    """Text from outside (a response, a summary quoting one): redacted of secrets, then inert."""
+    return slack_escape(redact(str(text)))
+
+
+def slack_link(url: str, label: str) -> str:
+    """A link we build: its URL cannot carry Slack control characters, its label is escaped."""
+    return f"<{url.replace('|', '%7C').replace('>', '%3E').replace('<', '%3C')}|{slack_escape(label)}>"
+
+
 @dataclass
 class _Redacting(logging.Filter):
     secrets: list[str]
