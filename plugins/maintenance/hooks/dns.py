@@ -1,4 +1,5 @@
-"""DNS lookups through a configurable resolver (runbooks.resolver), with dnspython.
+"""DNS lookups through a configurable resolver (runbooks.resolver), with dnspython, and whether a
+host so resolved accepts a TCP connection (`connect()`, runbook_database's seed hosts).
 
 `lookup(name, rdtype, resolver)` never raises: it returns a Lookup with the answers, or with
 `error` one of nxdomain (the name does not exist), no_answer (the name exists, not this type),
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 TIMEOUT_S = 3.0
+CONNECT_TIMEOUT_S = 3.0
 
 
 @dataclass
@@ -65,3 +67,38 @@ def lookup(name: str, rdtype: str, resolver) -> Lookup:
         else:
             values.append(record.to_text())
     return Lookup(name, rdtype, answers=values)
+
+
+def is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def connect(host: str, port: int, resolver, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
+    """Open (and close) a TCP connection to host:port, the name resolved through `resolver` when
+    given (else the system's): None, or what stopped it (dns, refused, timeout, the OSError's
+    class name). Never raises."""
+    import socket
+
+    address = host
+    if resolver is not None and not is_ip(host):
+        found = lookup(host, "A", resolver)
+        if not found.ok:
+            return "dns"
+        address = found.answers[0]
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return None
+    except socket.gaierror:
+        return "dns"
+    except ConnectionRefusedError:
+        return "refused"
+    except (TimeoutError, socket.timeout):
+        return "timeout"
+    except OSError as exc:
+        return type(exc).__name__

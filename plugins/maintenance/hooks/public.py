@@ -1,14 +1,80 @@
-"""PublicApiHook: a PolicyHttpHook for public APIs that need no credentials (OSV, PyPI, npm,
-CrUX with a key, a site's own pages). The Airflow connection is optional: when it exists its
-host and credentials are used; otherwise the base URL comes from the config. Every call goes
-through the one HTTP policy either way.
+"""Public URLs through the one HTTP policy: the single home of "call a URL that needs no
+credentials".
+
+- `get()` / `call()` / `probe()`: one URL, no Airflow connection needed (Statuspage JSON,
+  Stripe's /current, an egress-IP echo, the runbooks' M-Pesa callback and upload probes). A
+  plain requests session with the runbooks' User-Agent; `bearer_conn_id` optionally names a
+  connection whose password goes as `Authorization: Bearer` (and is redacted), and a missing
+  connection means an anonymous call. The caller picks the RetryPolicy (a probe that must not
+  repeat passes attempts=1).
+- `PublicApiHook`: a PolicyHttpHook for public APIs with a base URL (OSV, PyPI, npm, CrUX with a
+  key, a site's own pages). The Airflow connection is optional: when it exists its host and
+  credentials are used; otherwise the base URL comes from the config.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 from maintenance.hooks.http import BearerAuth, PolicyHttpHook
+from maintenance.hooks.http_policy import DEFAULT_POLICY, ProviderError, RetryPolicy, send
+
+USER_AGENT = "maintenance-runbook/1.0"
+
+
+def _bearer_token(conn_id: str | None) -> str | None:
+    """The password of an optional connection, or None when it is not set (or has none)."""
+    if not conn_id:
+        return None
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id).password or None
+    except AirflowNotFoundException:
+        return None
+
+
+def call(method: str, url: str, *, policy: RetryPolicy = DEFAULT_POLICY, expect_json: bool = False,
+         bearer_conn_id: str | None = None, secrets: Iterable[str | None] = (), **kwargs: Any) -> Any:
+    """One call to a public URL under the policy: the response (parsed JSON with expect_json);
+    raises ProviderError."""
+    import requests
+
+    secrets = list(secrets)
+    token = _bearer_token(bearer_conn_id)
+    if token:
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), "Authorization": f"Bearer {token}"}
+        secrets.append(token)
+    with requests.Session() as session:
+        session.headers["User-Agent"] = USER_AGENT
+        return send(session, method, url, policy=policy, expect_json=expect_json, secrets=secrets,
+                    conn_id=bearer_conn_id if token else None, **kwargs)
+
+
+def get(url: str, *, expect_json: bool = True, policy: RetryPolicy = DEFAULT_POLICY, **kwargs: Any) -> Any:
+    """GET a public URL: parsed JSON (or the response with expect_json=False); raises ProviderError."""
+    return call("GET", url, policy=policy, expect_json=expect_json, **kwargs)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How a URL answered a probe. `status`: the HTTP status it answered with, whatever it was
+    (None: no answer at all); `reason` and `error`: the policy's classification and redacted
+    message when the call failed (a 4xx or 5xx included), else None."""
+
+    status: int | None
+    reason: str | None = None
+    error: str | None = None
+
+
+def probe(method: str, url: str, *, policy: RetryPolicy = DEFAULT_POLICY, **kwargs: Any) -> Answer:
+    """Whether and how a URL answers (call()'s arguments); never raises for a failed call."""
+    try:
+        return Answer(call(method, url, policy=policy, **kwargs).status_code)
+    except ProviderError as exc:
+        return Answer(exc.status, exc.reason, str(exc))
 
 
 class PublicApiHook(PolicyHttpHook):

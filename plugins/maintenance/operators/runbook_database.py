@@ -3,7 +3,6 @@ checks/runbooks/database.py. Each returns the step's CheckResults; none raises f
 
 from __future__ import annotations
 
-import socket
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -30,12 +29,12 @@ def check_atlas_status(config: MaintenanceConfig, context: Any) -> list[CheckRes
     from maintenance.checks.runbooks.common import guarded, status_unreachable, statuspage
     from maintenance.results import not_configured
 
-    from maintenance.hooks import status_pages
+    from maintenance.hooks import public
     from maintenance.hooks.http_policy import ProviderError
 
     url = config.runbooks.database.status_url
     try:
-        status = statuspage(status_pages.get(url), check="database.atlas_status", group=db.GROUP, provider="atlas",
+        status = statuspage(public.get(url), check="database.atlas_status", group=db.GROUP, provider="atlas",
                             url=url)
     except ProviderError as exc:
         status = status_unreachable(exc, check="database.atlas_status", group=db.GROUP, provider="atlas", url=url)
@@ -53,43 +52,11 @@ def _mongo_uri(conn_id: str) -> str:
     return MongoHook(mongo_conn_id=conn_id).uri
 
 
-def _tcp(host: str, port: int, resolver: Any, timeout: float = 3.0) -> str | None:
-    from maintenance.hooks.dns import lookup
-
-    address = host
-    if resolver is not None and not _is_ip(host):
-        found = lookup(host, "A", resolver)
-        if not found.ok:
-            return "dns"
-        address = found.answers[0]
-    try:
-        with socket.create_connection((address, port), timeout=timeout):
-            return None
-    except socket.gaierror:
-        return "dns"
-    except ConnectionRefusedError:
-        return "refused"
-    except (TimeoutError, socket.timeout):
-        return "timeout"
-    except OSError as exc:
-        return type(exc).__name__
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
-
-
 def verify_connection_string(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
     from maintenance.checks.runbooks import database as db
     from maintenance.results import CheckResult, not_configured
 
-    from maintenance.hooks.dns import lookup, make_resolver
+    from maintenance.hooks.dns import connect, lookup, make_resolver
 
     conn_id = config.runbooks.database.mongo_conn_id
     if connection_or_none(conn_id) is None:
@@ -113,12 +80,13 @@ def verify_connection_string(config: MaintenanceConfig, context: Any) -> list[Ch
         txt = lookup(host, "TXT", resolver)
         results.append(db.srv_records(host, srv, txt))
         seeds = [(a.split()[3], int(a.split()[2])) for a in srv.answers]
-    results.append(db.hosts_answer([(h, p, _tcp(h, p, resolver)) for h, p in seeds]))
+    results.append(db.hosts_answer([(h, p, connect(h, p, resolver)) for h, p in seeds]))
     return results
 
 
 def _egress_ip(config: MaintenanceConfig) -> tuple[str | None, str | None]:
-    from maintenance.hooks import status_pages
+    from maintenance.hooks import public
+    from maintenance.hooks.dns import is_ip
     from maintenance.hooks.http_policy import ProviderError
 
     settings = config.runbooks.database
@@ -127,7 +95,7 @@ def _egress_ip(config: MaintenanceConfig) -> tuple[str | None, str | None]:
     if not settings.egress_echo_url:
         return None, "set runbooks.database.egress_ip or egress_echo_url"
     try:
-        response = status_pages.get(settings.egress_echo_url, expect_json=False)
+        response = public.get(settings.egress_echo_url, expect_json=False)
     except ProviderError as exc:
         return None, f"echo URL failed: {exc}"
     text = response.text.strip()
@@ -136,7 +104,7 @@ def _egress_ip(config: MaintenanceConfig) -> tuple[str | None, str | None]:
             text = str(response.json().get("ip", ""))
         except ValueError:
             pass
-    return (text, None) if _is_ip(text) else (None, f"echo URL answered {text[:40]!r}, not an IP address")
+    return (text, None) if is_ip(text) else (None, f"echo URL answered {text[:40]!r}, not an IP address")
 
 
 def check_network_access(config: MaintenanceConfig, context: Any) -> list[CheckResult]:

@@ -41,7 +41,7 @@ def check_email_dashboard(config: MaintenanceConfig, context: Any) -> list[Check
     from maintenance.checks.runbooks.common import guarded, status_unreachable, statuspage
     from maintenance.results import not_configured
 
-    from maintenance.hooks import status_pages
+    from maintenance.hooks import public
     from maintenance.hooks.http_policy import ProviderError
 
     found = _provider(config)
@@ -51,7 +51,7 @@ def check_email_dashboard(config: MaintenanceConfig, context: Any) -> list[Check
     settings = config.runbooks.email
     url = settings.status_url or STATUS[name]
     try:
-        status = statuspage(status_pages.get(url), check="email.status", group=em.GROUP, provider=name, url=url)
+        status = statuspage(public.get(url), check="email.status", group=em.GROUP, provider=name, url=url)
     except ProviderError as exc:
         status = status_unreachable(exc, check="email.status", group=em.GROUP, provider=name, url=url)
 

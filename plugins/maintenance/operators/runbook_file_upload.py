@@ -1,5 +1,6 @@
 """runbook_file_upload's steps: S3Hook on the configured buckets (S3, R2, MinIO), the app's upload
-endpoint through the HTTP policy, Sentry. Params (manual runs): upload_key (an object to look at)."""
+endpoint through hooks/public.py (the HTTP policy), Sentry. Params (manual runs): upload_key (an
+object to look at)."""
 
 from __future__ import annotations
 
@@ -81,24 +82,16 @@ def canary_upload(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
 
 def _upload(config: MaintenanceConfig, size: int, content_type: str) -> tuple[int | None, str | None]:
     """POST one multipart file to the app's upload endpoint: (HTTP status, error)."""
-    import requests
-
-    from maintenance.hooks.http_policy import ProviderError, RetryPolicy, send
+    from maintenance.hooks import public
+    from maintenance.hooks.http_policy import RetryPolicy
 
     settings = config.runbooks.file_upload
-    headers, secrets = {}, []
-    if settings.upload_conn_id and (conn := connection_or_none(settings.upload_conn_id)) is not None and conn.password:
-        headers["Authorization"] = f"Bearer {conn.password}"
-        secrets.append(conn.password)
     extension = content_type.split("/")[-1].replace("x-", "")[:8]
     files = {settings.upload_field: (f"maintenance-probe.{extension}", b"\0" * size, content_type)}
-    with requests.Session() as session:
-        try:   # one try: a retried upload would store twice
-            response = send(session, "POST", settings.upload_url, files=files, headers=headers, secrets=secrets,
-                            policy=RetryPolicy(timeout=30, attempts=1))
-            return response.status_code, None
-        except ProviderError as exc:
-            return (exc.status, None) if exc.status is not None else (None, str(exc))
+    # one try: a retried upload would store twice
+    answer = public.probe("POST", settings.upload_url, files=files, bearer_conn_id=settings.upload_conn_id,
+                          policy=RetryPolicy(timeout=30, attempts=1))
+    return (answer.status, None) if answer.status is not None else (None, answer.error)
 
 
 def verify_file_size_limits(config: MaintenanceConfig, context: Any) -> list[CheckResult]:

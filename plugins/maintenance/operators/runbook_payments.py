@@ -1,6 +1,6 @@
 """runbook_payments' steps: Stripe through the stripe SDK on stripe_default's API base, Daraja
-through DarajaHook, status pages and callback URLs through the HTTP policy. Params (manual runs):
-mpesa_checkout_request_id (an STK push to look up)."""
+through DarajaHook, status pages and callback URLs through hooks/public.py (the HTTP policy).
+Params (manual runs): mpesa_checkout_request_id (an STK push to look up)."""
 
 from __future__ import annotations
 
@@ -45,14 +45,14 @@ def check_payment_dashboards(config: MaintenanceConfig, context: Any) -> list[Ch
     from maintenance.checks.runbooks.common import status_unreachable
     from maintenance.results import not_configured
 
-    from maintenance.hooks import status_pages
+    from maintenance.hooks import public
     from maintenance.hooks.http_policy import ProviderError
 
     if config.stripe is None or not config.stripe.enabled:
         return [not_configured("payments.stripe_status", pay.GROUP, "add a stripe: section")]
     url = config.runbooks.payments.stripe_status_url
     try:
-        return [pay.stripe_status(status_pages.get(url), url)]
+        return [pay.stripe_status(public.get(url), url)]
     except ProviderError as exc:
         return [status_unreachable(exc, check="payments.stripe_status", group=pay.GROUP, provider="stripe", url=url)]
 
@@ -81,18 +81,13 @@ def verify_api_keys(config: MaintenanceConfig, context: Any) -> list[CheckResult
 
 
 def _callback_probe(url: str) -> tuple[str, int | None, str | None]:
-    import requests
+    """(url, HTTP status, error) of an empty POST; an answer below 500 is no error (a 4xx to an
+    empty body is fine)."""
+    from maintenance.hooks import public
+    from maintenance.hooks.http_policy import RetryPolicy
 
-    from maintenance.hooks.http_policy import ProviderError, RetryPolicy, send
-
-    with requests.Session() as session:
-        try:
-            response = send(session, "POST", url, json={}, policy=RetryPolicy(timeout=10, attempts=2))
-            return url, response.status_code, None
-        except ProviderError as exc:
-            if exc.status is not None and exc.status < 500:
-                return url, exc.status, None         # answered (a 4xx to an empty body is fine)
-            return url, exc.status, exc.reason
+    answer = public.probe("POST", url, json={}, policy=RetryPolicy(timeout=10, attempts=2))
+    return url, answer.status, answer.reason if answer.status is None or answer.status >= 500 else None
 
 
 def check_webhook_logs(config: MaintenanceConfig, context: Any) -> list[CheckResult]:
