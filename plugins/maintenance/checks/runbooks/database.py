@@ -251,7 +251,11 @@ def access_list(entries: list[dict[str, Any]], egress_ip: str | None, events: li
 
 # -- ping ---------------------------------------------------------------------------------------------
 def classify_mongo_error(exc: BaseException) -> tuple[str, str]:
-    """(cause reason, short text) of a pymongo failure, from its class, code and message."""
+    """(cause reason, short text) of a pymongo failure, from its class, code and message.
+
+    Not built on hooks/mongo.mongo_error: that maps class and code onto the HTTP policy's reasons
+    (a ServerSelectionTimeoutError is only `timeout`); a runbook needs the cause inside it (DNS,
+    TLS, refused, auth), which only the driver's message tells."""
     name = type(exc).__name__
     code = getattr(exc, "code", None)
     text = str(exc).split(", Timeout:")[0].split(", Topology Description")[0][:240]
