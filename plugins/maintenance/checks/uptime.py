@@ -351,6 +351,11 @@ async def sweep_async(endpoints: list[Endpoint], concurrency: int = 20, user_age
         # `concurrency` workers rather than one task per endpoint waiting on a semaphore: the
         # same limit, without thousands of parked tasks and wake-ups.
         for index, endpoint in pending:
+            # Yield once before each request: the workers woken by one batch of responses first all
+            # finish those (body, conditions, result), then all send their next requests together.
+            # Without it each send waits behind another worker's judging (71-101 us apart instead of
+            # 35 us, measured), so the server wakes for one request at a time (2.5x its epoll wake-ups).
+            await asyncio.sleep(0)
             results[index] = await check_endpoint(session, endpoint, credentials.get(endpoint.name), ssl_context,
                                                   body_limit)
 
