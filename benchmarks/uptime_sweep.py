@@ -10,15 +10,16 @@ scaled to 500) and count our checks per second against zero-latency endpoints.
 Zero latency, against a baseline: absolute rates move with the machine's load, so our rate is
 compared with a bare aiohttp loop run in this same process (same concurrency, same connector
 limit, each body read; no conditions, no results). Method, for a noisy shared machine: PAIRS
-paired rounds, each the bare loop and the sweep over the same 5,000 endpoints back to back
-(the order alternates from pair to pair, so neither side always runs first); each pair gives
-one ratio (bare wall time / sweep wall time) measured under the load of that same second,
-and `ratio_to_bare_aiohttp` is the median of those ratios: a burst of load from another
-process spoils one pair, not the figure. The best-of figures are kept beside it
+paired rounds over the same 2,500 endpoints, each run as bare, sweep, sweep, bare (the next
+one as sweep, bare, bare, sweep), so a load that rises or falls during the pair weighs on both
+sides alike and neither side always runs first. Each pair gives one ratio (the bare loop's two
+wall times over the sweep's two, measured within the same second or two), and
+`ratio_to_bare_aiohttp` is the median of those ratios: a burst of load from another process
+spoils a pair or two, not the figure. The best-of figures are kept beside it
 (`zero_latency_checks_per_s` and `bare_aiohttp_requests_per_s` are each side's best round,
 `ratio_of_best` their ratio), with every pair's ratio and the median ratio of CPU time
-(`cpu_ratio_to_bare_aiohttp`: this process's CPU seconds, less sensitive to the other
-processes on the machine than wall time).
+(`cpu_ratio_to_bare_aiohttp`, this process's CPU seconds: a check of the wall-time figure,
+noisy too, as CPU caches and cores are shared).
 
 The last line is one JSON object: wall_s, floor_s, ratio_to_floor, sequential_s,
 speedup_vs_sequential, zero_latency_checks_per_s, bare_aiohttp_requests_per_s,
@@ -39,8 +40,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
 ENDPOINTS, CONCURRENCY, DELAY = 500, 50, 0.2
-ZERO_LATENCY_CHECKS = 5000
-PAIRS = 7   # paired rounds of bare loop and sweep (odd: the median is one pair's ratio)
+ZERO_LATENCY_CHECKS = 2500   # per round: short rounds, so both sides of a pair see the same load
+PAIRS = 9    # paired rounds, bare-sweep-sweep-bare (odd: the median is one pair's ratio)
 
 
 def serve(port: int, ready) -> None:
@@ -135,13 +136,11 @@ def main() -> None:
         def ours() -> None:
             assert all(r.status == "ok" for r in sweep(fast, concurrency=CONCURRENCY))
 
-        pairs = []   # (bare wall, sweep wall, bare cpu, sweep cpu), one pair back to back
+        rounds = []   # per pair: [(bare wall, bare cpu)...], [(sweep wall, sweep cpu)...]
         for index in range(PAIRS):
-            if index % 2 == 0:
-                (bare_wall, bare_cpu), (zero_wall, zero_cpu) = timed(bare), timed(ours)
-            else:
-                (zero_wall, zero_cpu), (bare_wall, bare_cpu) = timed(ours), timed(bare)
-            pairs.append((bare_wall, zero_wall, bare_cpu, zero_cpu))
+            order = (bare, ours, ours, bare) if index % 2 == 0 else (ours, bare, bare, ours)
+            times = [(run, timed(run)) for run in order]
+            rounds.append(([t for run, t in times if run is bare], [t for run, t in times if run is ours]))
     finally:
         server.terminate()
         server.join(5)
@@ -150,11 +149,12 @@ def main() -> None:
           f"{wall:.2f} s (floor {floor:.2f} s, ratio {wall / floor:.3f})")
     print(f"sequential requests loop, 50 endpoints scaled to {ENDPOINTS}: {sequential:.1f} s "
           f"(sweep is {sequential / wall:.1f}x faster)")
-    ratios = [b / z for b, z, _, _ in pairs]
+    ratios = [sum(w for w, _ in b) / sum(w for w, _ in z) for b, z in rounds]
     ratio = statistics.median(ratios)
-    cpu_ratio = statistics.median(bc / zc for _, _, bc, zc in pairs)
-    bare_wall, zero_wall = min(p[0] for p in pairs), min(p[1] for p in pairs)
-    print(f"zero-latency: {ZERO_LATENCY_CHECKS} checks with 3 conditions, best of {PAIRS} in {zero_wall:.2f} s "
+    cpu_ratio = statistics.median(sum(c for _, c in b) / sum(c for _, c in z) for b, z in rounds)
+    bare_wall = min(w for b, _ in rounds for w, _ in b)
+    zero_wall = min(w for _, z in rounds for w, _ in z)
+    print(f"zero-latency: {ZERO_LATENCY_CHECKS} checks with 3 conditions, best of {2 * PAIRS} in {zero_wall:.2f} s "
           f"= {ZERO_LATENCY_CHECKS / zero_wall:.0f} checks/s; a bare aiohttp loop in this process made "
           f"{ZERO_LATENCY_CHECKS / bare_wall:.0f} requests/s at best; paired ratios "
           f"{' '.join(f'{r:.2f}' for r in ratios)}, median {ratio:.3f} (CPU time {cpu_ratio:.3f})")
