@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import fnmatch
 import functools
+import gc
 import ssl
+import threading
 import time
 from datetime import datetime, timezone
 from asyncio import timeout as async_timeout
@@ -383,6 +386,39 @@ async def sweep_async(endpoints: list[Endpoint], concurrency: int = 20, user_age
     return results  # type: ignore[return-value]   # every index was filled
 
 
+# While a sweep runs, the cyclic garbage collector's youngest generation is collected after
+# 10,000 net allocations instead of CPython's default 700. A check allocates some 25 tracked
+# objects (aiohttp's request and response, our observation and result), so at 700 a collection
+# ran every ~30 checks, each walking the 50 in-flight requests' objects again, and the results
+# kept moved on into the older generations, whose collections walk every object of the imports
+# and the config. Measured on zero-latency sweeps of 2,500 endpoints (about 0.24 s each, medians
+# of 12-24 rounds): 20-46 ms of collection per sweep, 2.5 ms at 10,000. Cycles are still
+# collected, less often; the setting is restored when the last running sweep ends.
+_SWEEP_GC_THRESHOLD = 10_000
+_gc_lock = threading.Lock()
+_gc_sweeps = 0                                  # sweeps running now (threads may sweep at once)
+_gc_saved: tuple[int, ...] = gc.get_threshold()
+
+
+@contextlib.contextmanager
+def _fewer_collections():
+    global _gc_sweeps, _gc_saved
+    with _gc_lock:
+        if _gc_sweeps == 0:
+            _gc_saved = gc.get_threshold()
+            if 0 < _gc_saved[0] < _SWEEP_GC_THRESHOLD:   # 0: collection is off; larger: left as set
+                gc.set_threshold(_SWEEP_GC_THRESHOLD, *_gc_saved[1:])
+        _gc_sweeps += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_sweeps -= 1
+            # Restored unless someone else changed the setting meanwhile (theirs then stands).
+            if _gc_sweeps == 0 and gc.get_threshold()[0] == _SWEEP_GC_THRESHOLD != _gc_saved[0]:
+                gc.set_threshold(*_gc_saved)
+
+
 def sweep(endpoints: list[Endpoint], concurrency: int = 20, user_agent: str = "maintenance-uptime/1.0",
           credentials: dict[str, tuple[str, str]] | None = None, ca_file: str | None = None,
           body_limit: int = BODY_LIMIT) -> list[CheckResult]:
@@ -392,4 +428,5 @@ def sweep(endpoints: list[Endpoint], concurrency: int = 20, user_agent: str = "m
     """
     if not endpoints:
         return []
-    return asyncio.run(sweep_async(endpoints, concurrency, user_agent, credentials, ca_file, body_limit))
+    with _fewer_collections():
+        return asyncio.run(sweep_async(endpoints, concurrency, user_agent, credentials, ca_file, body_limit))
