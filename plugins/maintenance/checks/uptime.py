@@ -8,7 +8,9 @@ Shape (kept lean by profiling, issue 11): `concurrency` workers take endpoints i
 endpoint is isolated (check_endpoint: whatever fails is its own `internal_error` result);
 one deadline (the endpoint's timeout, aiohttp's `total`) covers connect, redirects and the
 body read up to `uptime.body_limit`; conditions are compiled once (Condition.holds) and only
-failures are described, redacted of the endpoint's secrets, escaped later for Slack.
+failures are described, redacted of the endpoint's secrets, escaped later for Slack. Each
+worker yields before its request, so that workers send together (see worker()), and the
+collector runs less often while a sweep runs (see _fewer_collections()).
 """
 
 from __future__ import annotations
