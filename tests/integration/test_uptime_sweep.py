@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import ssl
 import time
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -139,6 +141,30 @@ def test_many_endpoints_one_result_each_in_order():
         results = sweep(endpoints, concurrency=5)
     assert [r.check for r in results] == [f"e{i}" for i in range(30)]
     assert [r.status for r in results] == ["fail" if i % 3 == 0 else "ok" for i in range(30)]
+
+
+def test_collector_setting_raised_during_the_sweep_and_restored_after():
+    seen = []
+
+    def record(request):
+        seen.append(gc.get_threshold()[0])
+        return 200, {}, "ok"
+
+    before = gc.get_threshold()
+    try:
+        with LocalServer(record) as server:
+            sweep([endpoint(server.url + "/", name=f"e{i}") for i in range(3)], concurrency=2)
+            assert seen and set(seen) == {10_000}   # the server runs in this process: it sees the setting
+            assert gc.get_threshold() == before
+            gc.set_threshold(50_000, *before[1:])   # a larger setting made by the application is left alone
+            sweep([endpoint(server.url + "/")])
+            assert seen[-1] == 50_000 and gc.get_threshold()[0] == 50_000
+            gc.set_threshold(*before)
+            with pytest.raises(FileNotFoundError):  # a sweep that fails restores the setting too
+                sweep([endpoint(server.url + "/")], ca_file=str(Path(__file__).parent / "no-such-ca.pem"))
+            assert gc.get_threshold() == before
+    finally:
+        gc.set_threshold(*before)
 
 
 # -- the admin login flow --------------------------------------------------------------------------

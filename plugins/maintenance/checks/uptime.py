@@ -8,16 +8,21 @@ Shape (kept lean by profiling, issue 11): `concurrency` workers take endpoints i
 endpoint is isolated (check_endpoint: whatever fails is its own `internal_error` result);
 one deadline (the endpoint's timeout, aiohttp's `total`) covers connect, redirects and the
 body read up to `uptime.body_limit`; conditions are compiled once (Condition.holds) and only
-failures are described, redacted of the endpoint's secrets, escaped later for Slack.
+failures are described, redacted of the endpoint's secrets, escaped later for Slack. Each
+worker yields before its request, so that workers send together (see worker()), and the
+collector runs less often while a sweep runs (see _fewer_collections()).
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import fnmatch
 import functools
+import gc
 import ssl
+import threading
 import time
 from datetime import datetime, timezone
 from asyncio import timeout as async_timeout
@@ -205,6 +210,12 @@ def _redacted_url(url: str) -> str:
 
 def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -> CheckResult:
     """Evaluate the endpoint's conditions against what the probe saw."""
+    if error is None:
+        for condition in endpoint.parsed_conditions:
+            if not condition.holds(obs):
+                break
+        else:   # the common case, every condition holds: nothing to describe or redact
+            return _passed(endpoint, obs)
     failed: list[tuple[str, str]] = []  # (placeholder, description)
 
     def clean(text: str) -> str:   # redaction of a value shown, before it is cut (failures only)
@@ -235,6 +246,18 @@ def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -
     return CheckResult(check=endpoint.name, status=status, summary=summary, target=_shown_url(endpoint.url),
                        group=endpoint.group, reason=reason, metrics=metrics,
                        evidence={"failed_conditions": [d for _, d in failed], "ip": obs.ip},
+                       runbook=endpoint.runbook_id, provider=endpoint.provider, critical=endpoint.critical)
+
+
+def _passed(endpoint: Endpoint, obs: Observation) -> CheckResult:
+    """judge()'s result when there was no error and every condition held (the same result)."""
+    response_ms, seconds_left = obs.response_ms, obs.certificate_expiration_s
+    shown_ms = round(response_ms, 1) if response_ms is not None else None
+    return CheckResult(check=endpoint.name, status="ok", summary=f"HTTP {obs.status} in {shown_ms:.0f} ms",
+                       target=_shown_url(endpoint.url), group=endpoint.group, reason=None,
+                       metrics={"response_ms": shown_ms, "status_code": obs.status,
+                                "tls_days_left": round(seconds_left / 86400, 2) if seconds_left is not None else None},
+                       evidence={"failed_conditions": [], "ip": obs.ip},
                        runbook=endpoint.runbook_id, provider=endpoint.provider, critical=endpoint.critical)
 
 
@@ -351,6 +374,11 @@ async def sweep_async(endpoints: list[Endpoint], concurrency: int = 20, user_age
         # `concurrency` workers rather than one task per endpoint waiting on a semaphore: the
         # same limit, without thousands of parked tasks and wake-ups.
         for index, endpoint in pending:
+            # Yield once before each request: the workers woken by one batch of responses first all
+            # finish those (body, conditions, result), then all send their next requests together.
+            # Without it each send waits behind another worker's judging (71-101 us apart instead of
+            # 35 us, measured), so the server wakes for one request at a time (2.5x its epoll wake-ups).
+            await asyncio.sleep(0)
             results[index] = await check_endpoint(session, endpoint, credentials.get(endpoint.name), ssl_context,
                                                   body_limit)
 
@@ -358,6 +386,39 @@ async def sweep_async(endpoints: list[Endpoint], concurrency: int = 20, user_age
                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
         await asyncio.gather(*(worker() for _ in range(min(concurrency, len(endpoints)))))
     return results  # type: ignore[return-value]   # every index was filled
+
+
+# While a sweep runs, the cyclic garbage collector's youngest generation is collected after
+# 10,000 net allocations instead of CPython's default 700. A check allocates some 25 tracked
+# objects (aiohttp's request and response, our observation and result), so at 700 a collection
+# ran every ~30 checks, each walking the 50 in-flight requests' objects again, and the results
+# kept moved on into the older generations, whose collections walk every object of the imports
+# and the config. Measured on zero-latency sweeps of 2,500 endpoints (about 0.24 s each, medians
+# of 12-24 rounds): 20-46 ms of collection per sweep, 2.5 ms at 10,000. Cycles are still
+# collected, less often; the setting is restored when the last running sweep ends.
+_SWEEP_GC_THRESHOLD = 10_000
+_gc_lock = threading.Lock()
+_gc_sweeps = 0                                  # sweeps running now (threads may sweep at once)
+_gc_saved: tuple[int, ...] = gc.get_threshold()
+
+
+@contextlib.contextmanager
+def _fewer_collections():
+    global _gc_sweeps, _gc_saved
+    with _gc_lock:
+        if _gc_sweeps == 0:
+            _gc_saved = gc.get_threshold()
+            if 0 < _gc_saved[0] < _SWEEP_GC_THRESHOLD:   # 0: collection is off; larger: left as set
+                gc.set_threshold(_SWEEP_GC_THRESHOLD, *_gc_saved[1:])
+        _gc_sweeps += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_sweeps -= 1
+            # Restored unless someone else changed the setting meanwhile (theirs then stands).
+            if _gc_sweeps == 0 and gc.get_threshold()[0] == _SWEEP_GC_THRESHOLD != _gc_saved[0]:
+                gc.set_threshold(*_gc_saved)
 
 
 def sweep(endpoints: list[Endpoint], concurrency: int = 20, user_agent: str = "maintenance-uptime/1.0",
@@ -369,4 +430,5 @@ def sweep(endpoints: list[Endpoint], concurrency: int = 20, user_agent: str = "m
     """
     if not endpoints:
         return []
-    return asyncio.run(sweep_async(endpoints, concurrency, user_agent, credentials, ca_file, body_limit))
+    with _fewer_collections():
+        return asyncio.run(sweep_async(endpoints, concurrency, user_agent, credentials, ca_file, body_limit))
