@@ -210,20 +210,13 @@ def _redacted_url(url: str) -> str:
 
 def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -> CheckResult:
     """Evaluate the endpoint's conditions against what the probe saw."""
-    if error is None:
-        for condition in endpoint.parsed_conditions:
-            if not condition.holds(obs):
-                break
-        else:   # the common case, every condition holds: nothing to describe or redact
-            return _passed(endpoint, obs)
     failed: list[tuple[str, str]] = []  # (placeholder, description)
+    failing = [condition for condition in endpoint.parsed_conditions if not condition.holds(obs)]
+    if failing:   # describing (and redacting the values shown, before they are cut) is for failures only
+        def clean(text: str) -> str:
+            return redact(text, endpoint.secrets)
 
-    def clean(text: str) -> str:   # redaction of a value shown, before it is cut (failures only)
-        return redact(text, endpoint.secrets)
-
-    for condition in endpoint.parsed_conditions:
-        if not condition.holds(obs):   # the fast path; describing (and redacting) is for failures only
-            failed.append((condition.placeholder, _shown(endpoint, failure(condition, obs, clean) or "")))
+        failed = [(c.placeholder, _shown(endpoint, failure(c, obs, clean) or "")) for c in failing]
     response_ms, seconds_left = obs.response_ms, obs.certificate_expiration_s
     metrics = {
         "response_ms": round(response_ms, 1) if response_ms is not None else None,
@@ -246,18 +239,6 @@ def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -
     return CheckResult(check=endpoint.name, status=status, summary=summary, target=_shown_url(endpoint.url),
                        group=endpoint.group, reason=reason, metrics=metrics,
                        evidence={"failed_conditions": [d for _, d in failed], "ip": obs.ip},
-                       runbook=endpoint.runbook_id, provider=endpoint.provider, critical=endpoint.critical)
-
-
-def _passed(endpoint: Endpoint, obs: Observation) -> CheckResult:
-    """judge()'s result when there was no error and every condition held (the same result)."""
-    response_ms, seconds_left = obs.response_ms, obs.certificate_expiration_s
-    shown_ms = round(response_ms, 1) if response_ms is not None else None
-    return CheckResult(check=endpoint.name, status="ok", summary=f"HTTP {obs.status} in {shown_ms:.0f} ms",
-                       target=_shown_url(endpoint.url), group=endpoint.group, reason=None,
-                       metrics={"response_ms": shown_ms, "status_code": obs.status,
-                                "tls_days_left": round(seconds_left / 86400, 2) if seconds_left is not None else None},
-                       evidence={"failed_conditions": [], "ip": obs.ip},
                        runbook=endpoint.runbook_id, provider=endpoint.provider, critical=endpoint.critical)
 
 
