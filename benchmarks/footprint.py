@@ -8,9 +8,10 @@
    port, with its own temporary AIRFLOW_HOME and a config whose one endpoint is a local HTTP
    server in this process. Nothing is unpaused by hand.
 2. Waits until the API server reports every component healthy, the DAG processor has
-   written every DAG, and no DAG run is queued or running; then sums the proportional set size
-   (Pss in /proc/PID/smaps_rollup) over the whole process tree (the session and every
-   descendant), five times 2 s apart, and keeps the median.
+   written every DAG, no DAG run is queued or running, and the last run ended long enough ago
+   for the executor to have stopped its idle workers (MAINTENANCE_IDLE_WORKER_S + 10 s); then
+   sums the proportional set size (Pss in /proc/PID/smaps_rollup) over the whole process tree
+   (the session and every descendant), five times 2 s apart, and keeps the median.
 3. Waits for the next scheduled uptime_monitor run (at most 5 minutes; --trigger: a manual run
    through the REST API), which must succeed, probe the local endpoint, store an ok result and
    end before the next run is due (end_after_due_s < 300). The tree's peak PSS during the run
@@ -48,6 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_PSS_MB = 600
 TARGET_STOP_S = 15.0
+IDLE_WORKER_S = float(os.environ.get("MAINTENANCE_IDLE_WORKER_S", "60"))   # scripts/run.sh's executor
 UPTIME_PERIOD_S = 300       # uptime_monitor runs every 5 minutes: a run must end before the next is due
 
 
@@ -236,6 +238,11 @@ def main() -> int:
         # idle: no run queued or running, before and after five samples (else sample again)
         for _ in range(30):
             wait("no DAG run in progress", lambda: query(db, busy) == [(0,)], 600, 2)
+            # idle: also past the time after which the executor stops idle workers
+            last_end = (query(db, "select max(end_date) from dag_run") or [(None,)])[0][0]
+            if last_end:
+                idle_s = (datetime.now(timezone.utc) - datetime.fromisoformat(last_end).replace(tzinfo=timezone.utc)).total_seconds()
+                time.sleep(max(0.0, IDLE_WORKER_S + 10 - idle_s))
             time.sleep(5)
             before = query(db, "select count(*) from dag_run")
             samples = []

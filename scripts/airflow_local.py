@@ -46,6 +46,19 @@ def say(text: str) -> None:
     print(f"=== {text}", flush=True)
 
 
+EXTRA = [
+    "airflow.api_fastapi.execution_api.app", "airflow.api_fastapi.core_api.openapi.exceptions",
+    "airflow.api_fastapi.common.db.common", "airflow.api.common.trigger_dag",
+    "alembic.command", "alembic.migration", "alembic.runtime.migration", "alembic.script", "mako.exceptions",
+    "airflow.utils.serve_logs", "airflow.cli.commands.daemon_utils", "airflow.jobs.dag_processor_job_runner",
+    "airflow.migrations.utils", "airflow.models.renderedtifields", "airflow.models.dag_favorite",
+    "airflow.models.task_state_store", "airflow.state.metastore", "airflow.timetables.trigger",
+    "airflow.sdk.bases.operatorlink", "airflow.sdk.bases.skipmixin", "airflow.serialization.definitions.mappedoperator",
+    "airflow.sdk._shared.logging.remote", "airflow.utils.memray_utils", "uvicorn", "watchfiles", "daemon",
+    "a2wsgi", "tomllib", "stringprep", "timeit", "multiprocessing",
+]
+
+
 def preload() -> None:
     """What every component imports anyway; imported here once, shared by the forks.
 
@@ -58,6 +71,8 @@ def preload() -> None:
     import airflow.jobs.scheduler_job_runner  # noqa: F401
     import airflow.jobs.triggerer_job_runner  # noqa: F401
     import airflow.models  # noqa: F401
+    for name in EXTRA:
+        __import__(name)
 
 
 def start(name: str, argv: list[str]) -> int:
@@ -77,6 +92,7 @@ def start(name: str, argv: list[str]) -> int:
             setproctitle(f"airflow {name}")
         except ImportError:
             pass
+        gc.enable()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -140,16 +156,15 @@ def reap(children: dict[int, str]) -> list[tuple[str, int]]:
     return done
 
 
-def main() -> int:
-    stop_requested: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: stop_requested.append(signum))
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop_requested.append(signum))
-
+def start_all(stop_requested: list[int]) -> tuple[dict[int, str], int]:
+    """Fork every component from one preloaded parent: ({pid: name}, exit code so far)."""
+    # As the gc docs advise for fork without exec: no collection in the parent (it would free
+    # objects and leave holes in shared pages that the children's allocations then fill, copying
+    # the page), everything frozen before the forks, collection enabled again in each child.
+    gc.disable()
     preload()
-    gc.collect()
     gc.freeze()
     children: dict[int, str] = {}
-    groups: dict[int, str] = {}    # pid = pgid of each component's group
     exit_code = 0
     for name, argv in COMPONENTS.items():
         if name == "scheduler":
@@ -164,10 +179,40 @@ def main() -> int:
                 time.sleep(0.5)
             if stop_requested:
                 break
-        pid = start(name, argv)
-        children[pid] = groups[pid] = name
-    if not stop_requested:
-        say(f"started {', '.join(COMPONENTS)}  (Ctrl-C stops them)")
+        children[start(name, argv)] = name
+    return children, exit_code
+
+
+def become_supervisor(children: dict[int, str]) -> None:
+    """Exec this script again as a bare supervisor of the running components (same pid).
+
+    The preloaded parent's pages that every component has since copied for itself would stay
+    resident in the parent for nothing (about 40 MB): a fresh interpreter without Airflow
+    (python -S, stdlib only) supervises instead. Ctrl-C stays blocked across the exec and is
+    delivered once the new image has its handlers.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-S", os.path.abspath(__file__), "--supervise",
+                              *(f"{name}={pid}" for pid, name in children.items())])
+
+
+def main(argv: list[str]) -> int:
+    stop_requested: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: stop_requested.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop_requested.append(signum))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+    exit_code = 0
+    if argv[:1] == ["--supervise"]:
+        children = {int(pid): name for name, _, pid in (arg.partition("=") for arg in argv[1:])}
+    else:
+        children, exit_code = start_all(stop_requested)
+        if not stop_requested:
+            say(f"started {', '.join(COMPONENTS)}  (Ctrl-C stops them)")
+            become_supervisor(children)
+    groups = dict(children)     # pid = pgid of each component's group
 
     while not stop_requested:
         for name, status in reap(children):
@@ -211,4 +256,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

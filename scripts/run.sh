@@ -9,7 +9,9 @@ export AIRFLOW_HOME="${AIRFLOW_HOME:-$PWD/.airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$PWD/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$PWD/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+# LeanLocalExecutor (plugins/maintenance/executors.py): LocalExecutor whose workers exit after
+# MAINTENANCE_IDLE_WORKER_S (default 60) idle seconds and keep the preloaded memory shared.
+export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-maintenance.executors.LeanLocalExecutor}"
 export AIRFLOW__API__PORT="${PORT:-8080}"
 export AIRFLOW__API__BASE_URL="http://127.0.0.1:${PORT:-8080}"
 export AIRFLOW__API__HOST=127.0.0.1
@@ -33,6 +35,9 @@ export MAINTENANCE_CONFIG="${MAINTENANCE_CONFIG:-$PWD/include/config/maintenance
 mkdir -p "$AIRFLOW_HOME"
 
 python -m maintenance validate-config "$MAINTENANCE_CONFIG"
+# Bytecode for plugins/, written even under PYTHONDONTWRITEBYTECODE: the DAG processor parses each
+# DAG file in a fresh process, which would otherwise compile our operator modules every time.
+python -m compileall -q plugins dags >/dev/null
 password_file="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
 (
   # Once the API server answers, say where it is and how to log in.

@@ -81,8 +81,9 @@ def test_a_distributed_executor_without_a_shared_store_is_an_error(monkeypatch):
         {"conn_type": "postgres", "host": "db", "login": "u", "password": "p", "schema": "results"}))
     assert results_url("maintenance_db").startswith("postgresql+psycopg2://u:p@db")
     monkeypatch.delenv("AIRFLOW_CONN_MAINTENANCE_DB")
-    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
-    assert results_url("maintenance_db").startswith("sqlite:///")
+    for local in ("LocalExecutor", "maintenance.executors.LeanLocalExecutor"):   # make run's executor
+        monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", local)
+        assert results_url("maintenance_db").startswith("sqlite:///")
 
 
 def test_a_database_shared_with_airflows_metadata_keeps_both_version_tables(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 from maintenance.results import ResultsStore
 
 _stores: dict[str, ResultsStore] = {}
-LOCAL_EXECUTORS = {"LocalExecutor", "SequentialExecutor", "DebugExecutor"}
+LOCAL_EXECUTORS = {"LocalExecutor", "LeanLocalExecutor", "SequentialExecutor", "DebugExecutor"}
 
 
 class ResultsStoreNotConfigured(RuntimeError):
