@@ -6,9 +6,13 @@ single Ctrl-C does not reliably stop: with Airflow's default 32 LocalExecutor wo
 still there 60 s later, and 45 s with 4 (benchmarks/footprint.py measured both).
 
 - One parent imports Airflow once and forks the scheduler, DAG processor, triggerer and API
-  server from it, so the imported modules stay shared copy-on-write between them (gc.freeze()
-  first, as the LocalExecutor does for its workers). Each child then runs the ordinary
-  `airflow <component>` command line.
+  server from it, so the imported modules stay shared copy-on-write between them (collection
+  off while preloading, gc.freeze() before the forks). Each child then runs the ordinary
+  `airflow <component>` command line. The scheduler's executor, LeanLocalExecutor, keeps them
+  frozen (plugins/maintenance/executors.py).
+- Once all run, the parent re-execs itself as a bare supervisor (`--supervise name=pid ...`,
+  stdlib only): the preloaded pages that every component has since copied would otherwise stay
+  resident in the parent for nothing.
 - Each component runs in a process group of its own. On SIGINT or SIGTERM (Ctrl-C reaches
   this process, in the terminal's foreground group) the parent passes one SIGINT to every
   component's group, as a terminal's Ctrl-C would, a second one to a group still running after
