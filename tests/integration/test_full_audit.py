@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from atlas_server import AtlasServer, CloudflareServer
+from email_servers import Mailgun
 from integration.test_storage import moto_url, s3  # noqa: F401 - fixtures: moto's S3 server
 from mongo_fixtures import mongo_auth_server, mongo_server_factory  # noqa: F401
 from servers import LocalServer, free_port, json_reply
@@ -113,6 +114,19 @@ def test_every_configured_provider_answers_one_call_classified(providers):
     text = json.dumps([r.to_dict() for r in results.values()])
     for secret in SECRETS:
         assert secret not in text
+
+
+def test_the_mailgun_probe_asks_the_api_the_runbook_uses(monkeypatch):
+    # The probe goes through hooks/email.py's MailgunHook (user "api", the key as password).
+    with Mailgun(domain="mg.shop.example") as mailgun:
+        monkeypatch.setenv("AIRFLOW_CONN_MAILGUN_DEFAULT", mailgun.connection_json())
+        (good,) = credential_checks(config(email={"provider": "mailgun", "domain": "mg.shop.example"}))
+        monkeypatch.setenv("AIRFLOW_CONN_MAILGUN_DEFAULT", mailgun.connection_json(key="key-WRONG-SECRET"))
+        (bad,) = credential_checks(config(email={"provider": "mailgun", "domain": "mg.shop.example"}))
+    assert (good.status, good.evidence["outcome"]) == ("ok", "ok"), good.summary
+    assert "for mg.shop.example" in good.summary
+    assert (bad.status, bad.evidence["outcome"]) == ("fail", "unauthorized"), bad.summary
+    assert "key-WRONG-SECRET" not in json.dumps(bad.to_dict())
 
 
 def test_a_section_without_its_connection_is_skipped_naming_it(monkeypatch):

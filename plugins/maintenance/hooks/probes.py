@@ -7,7 +7,7 @@ summary is that call.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from maintenance.hooks.http_policy import HTTP_4XX, MALFORMED, UNAUTHORIZED, ProviderError, RetryPolicy
 
@@ -81,28 +81,18 @@ def _crux(conn_id: str, target: str) -> str:
 
 
 def _mailgun(conn_id: str, target: str) -> str:
-    from maintenance.hooks.http import PolicyHttpHook
+    from maintenance.hooks.email import MailgunHook
 
-    class MailgunHook(PolicyHttpHook):
-        default_host = "https://api.mailgun.net"
-
-        def get_conn(self, headers: Any = None, extra_options: Any = None) -> Any:
-            session = super().get_conn(headers, extra_options)
-            connection = self.get_connection(self.http_conn_id)
-            session.auth = (connection.login or "api", connection.password or "")   # Mailgun: api:<key>
-            return session
-
-    path = f"/v3/domains/{target}" if target else "/v3/domains"
-    MailgunHook(conn_id, policy=PROBE_POLICY).get_json(path, params=None if target else {"limit": 1})
+    hook = MailgunHook(conn_id, policy=PROBE_POLICY)
+    if target:
+        hook.domain(target)
+    else:
+        hook.get_json("/v4/domains", params={"limit": 1})
     return f"Mailgun answered{f' for {target}' if target else ''}"
 
 
 def _sendgrid(conn_id: str, target: str) -> str:
-    from maintenance.hooks.http import BearerAuth, PolicyHttpHook
-
-    class SendGridHook(PolicyHttpHook):
-        default_host = "https://api.sendgrid.com"
-        auth_class = BearerAuth
+    from maintenance.hooks.email import SendGridHook
 
     body = SendGridHook(conn_id, policy=PROBE_POLICY).get_json("/v3/scopes")
     scopes = body.get("scopes") if isinstance(body, dict) else None
