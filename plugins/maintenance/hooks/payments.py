@@ -29,15 +29,6 @@ class DarajaHook(PolicyHttpHook):
 
 
 # -- runbook_payments (issue 10) ------------------------------------------------------------------
-class _Bearer:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, request: Any) -> Any:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
-
-
 def stk_query(hook: DarajaHook, checkout_request_id: str, shortcode: str, passkey: str) -> dict[str, Any]:
     """POST /mpesa/stkpushquery/v1/query. The '500.001.1001 being processed' answer is returned as a
     body (it means pending), not raised; other failures raise ProviderError."""
@@ -53,7 +44,7 @@ def stk_query(hook: DarajaHook, checkout_request_id: str, shortcode: str, passke
             "Password": base64.b64encode(f"{shortcode}{passkey}{stamp}".encode()).decode()}
     policy, hook.policy = hook.policy, RetryPolicy(timeout=hook.policy.timeout, attempts=1)
     try:
-        return hook.request("POST", "/mpesa/stkpushquery/v1/query", json=body, auth=_Bearer(token))
+        return hook.request("POST", "/mpesa/stkpushquery/v1/query", json=body, auth=BearerAuth(password=token))
     except ProviderError as exc:
         text = str(exc).lower()
         if exc.status == 500 and ("being processed" in text or "lock subscriber" in text):
