@@ -911,12 +911,6 @@ class ResultsStore:
                 state["reason"] = last.reason if last else None
         return states
 
-    def check_names(self, since: datetime) -> list[str]:
-        """Names of the checks with rolled-up days since then (what a report can cover)."""
-        with self.engine.connect() as conn:
-            return list(conn.execute(sa.select(check_daily.c.check_name).distinct()
-                                     .where(check_daily.c.day >= since.date())).scalars())
-
     def group_results(self, groups: Iterable[str], since: datetime, until: datetime | None = None,
                       prefixes: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Results of non-uptime check families (backups, errors, performance...) in a period:
