@@ -177,3 +177,14 @@ def test_the_month_is_read_back_from_the_results_store(tmp_path):
     assert results["audit.security"].summary == "security: grade shop.example B+"
     bare = month_record(store, config(), start, end)
     assert {r.status for r in bare} == {"skipped"} and len(bare) == 5
+
+
+def test_a_bucket_that_answers_403_is_refused_credentials(monkeypatch):
+    # HeadBucket has no body: only the status says the key may not read the bucket.
+    with LocalServer(lambda request: (403, {"Content-Length": "0"}, "")) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_S3_DENIED", json.dumps({
+            "conn_type": "aws", "login": "testing", "password": "testing-SECRET",
+            "extra": {"endpoint_url": server.url, "region_name": "us-east-1"}}))
+        (result,) = credential_checks(config(storage={"buckets": [{"name": "files", "conn_id": "s3_denied"}]}))
+    assert (result.status, result.reason) == ("fail", "unauthorized"), result.summary
+    assert "testing-SECRET" not in json.dumps(result.to_dict())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from maintenance.hooks.http_policy import HTTP_4XX, MALFORMED, UNAUTHORIZED, ProviderError, RetryPolicy
+from maintenance.hooks.http_policy import MALFORMED, ProviderError, RetryPolicy
 
 # A credential probe answers quickly or not at all: two tries, short back-off.
 PROBE_POLICY = RetryPolicy(timeout=10, attempts=2, backoff_base=0.5, backoff_max=2.0)
@@ -114,9 +114,7 @@ def _s3(conn_id: str, target: str) -> str:
     try:
         s3_client(conn_id).head_bucket(Bucket=target)
     except Exception as exc:  # noqa: BLE001 - botocore errors become a classified ProviderError
-        reason, message = client_error(exc)
-        if reason == HTTP_4XX and "(HTTP 403)" in message:
-            reason = UNAUTHORIZED
+        reason, message = client_error(exc)   # a 403 is already unauthorized there
         raise ProviderError(reason, f"HeadBucket {target}: {message}", conn_id=conn_id) from None
     return f"bucket {target} answered"
 
