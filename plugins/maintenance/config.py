@@ -734,8 +734,7 @@ _cache: dict[Path, tuple[tuple[float, int], MaintenanceConfig, str | None]] = {}
 
 def last_valid_path(path: Path) -> Path:
     """Where the last configuration that validated is kept (beside Airflow's own state)."""
-    home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
-    return home / f"{path.stem}.last_valid{path.suffix or '.yaml'}"
+    return parse_settings.airflow_home() / f"{path.stem}.last_valid{path.suffix or '.yaml'}"
 
 
 def _remember(path: Path) -> None:

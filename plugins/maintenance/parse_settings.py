@@ -35,9 +35,13 @@ def file_key(path: Path) -> list[float]:
     return [stat.st_mtime, stat.st_size]
 
 
+def airflow_home() -> Path:
+    """Where Airflow keeps its state ($AIRFLOW_HOME, Airflow's default ~/airflow): ours goes beside it."""
+    return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+
+
 def cache_path(path: Path) -> Path:
-    home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
-    return home / f"{path.stem}.parse_settings.json"
+    return airflow_home() / f"{path.stem}.parse_settings.json"
 
 
 def save(path: Path, key: list[float], settings: dict[str, Any]) -> None:
@@ -70,8 +74,8 @@ def dag_defaults() -> dict[str, Any]:
     if data is None:
         from maintenance.config import get_config   # the slow path, once per config version
 
-        get_config()
-        data = _read(path) or settings_of(get_config())
+        config = get_config()   # writes the file anew (unless the home is read-only)
+        data = _read(path) or settings_of(config)
     return {"owner": data["owner"], "retries": data["retries"],
             "retry_delay": timedelta(seconds=data["retry_delay_s"]),
             "late_after": {dag: timedelta(seconds=s) for dag, s in data["late_after_s"].items()}}

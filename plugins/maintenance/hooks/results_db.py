@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
+from maintenance.parse_settings import airflow_home
 from maintenance.results import ResultsStore
 
 _stores: dict[str, ResultsStore] = {}
@@ -36,8 +34,7 @@ def results_url(conn_id: str = "maintenance_db") -> str:
                 f"connection '{conn_id}' is not set, and the executor is {executor}: its workers do not share "
                 f"one disk, so the results store must be a shared database. Set connection '{conn_id}' "
                 "(postgres, or extra.sqlalchemy_url); see docs/PRODUCTION.md") from None
-        home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
-        return f"sqlite:///{home / 'maintenance_results.db'}"
+        return f"sqlite:///{airflow_home() / 'maintenance_results.db'}"
     extra = conn.extra_dejson
     if extra.get("sqlalchemy_url"):
         return extra["sqlalchemy_url"]
