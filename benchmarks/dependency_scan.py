@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +93,7 @@ def main() -> None:
         parsed = parse_lock_file(text, "package-lock")
         outcome = scan_vulnerabilities(parsed.packages, vuln_ids=hook.vuln_ids, fetch=hook.vulns,
                                        cached=store.cached_vulns, save=store.cache_vulns)
-        found = findings(parsed.packages, outcome.ids, outcome.records, today=time.gmtime() and __import__("datetime").date.today())
+        found = findings(parsed.packages, outcome.ids, outcome.records, today=date.today())
         result = judge_vulnerabilities("bench", "lock", found, None, audited=len(parsed.packages), skipped=parsed.skipped)
         wall = time.perf_counter() - started
         assert len(parsed.packages) == PACKAGES, len(parsed.packages)

@@ -14,7 +14,7 @@ STEPS = {
 }
 
 with MaintenanceDAG(**dag_settings("runbook_database", schedule=None, tags=["runbook", "database"]),
-         is_paused_upon_creation=False):
+                    is_paused_upon_creation=False):
     # Independent steps: one failing never stops the others; the diagnosis reads them all.
     [RunbookStepOperator(task_id=task_id, step=step) for task_id, step in STEPS.items()] \
         >> DiagnoseOperator(task_id="diagnose", steps=list(STEPS))

@@ -15,9 +15,9 @@ STEPS = {
 }
 
 with MaintenanceDAG(**dag_settings("runbook_payments", schedule=None, tags=["runbook", "payments"]),
-         is_paused_upon_creation=False,
-         params={"mpesa_checkout_request_id": Param("", type="string",
-                                                    description="An M-Pesa STK push (CheckoutRequestID, ws_CO_...) to look up")}):
+                    is_paused_upon_creation=False,
+                    params={"mpesa_checkout_request_id": Param(
+                        "", type="string", description="An M-Pesa STK push (CheckoutRequestID, ws_CO_...) to look up")}):
     # Independent steps: one failing never stops the others; the diagnosis reads them all.
     [RunbookStepOperator(task_id=task_id, step=step) for task_id, step in STEPS.items()] \
         >> DiagnoseOperator(task_id="diagnose", steps=list(STEPS))

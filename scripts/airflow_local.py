@@ -135,6 +135,14 @@ def api_answers() -> bool:
         return False
 
 
+def signal_group(pgid: int, signum: int) -> None:
+    """Send a signal to a component's process group; one that is gone already is no error."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
+
+
 def alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -227,10 +235,7 @@ def main(argv: list[str]) -> int:
 
     say("stopping: one SIGINT to every component")
     for pgid in groups:
-        try:
-            os.killpg(pgid, signal.SIGINT)
-        except ProcessLookupError:
-            pass
+        signal_group(pgid, signal.SIGINT)
     started = time.monotonic()
     repeated = False
     while time.monotonic() - started < GRACE_S and any(alive(g) for g in groups):
@@ -242,16 +247,13 @@ def main(argv: list[str]) -> int:
             for pgid in groups:
                 if alive(pgid):
                     say(f"{groups[pgid]} still running: SIGINT again")
-                    os.killpg(pgid, signal.SIGINT)
+                    signal_group(pgid, signal.SIGINT)
         time.sleep(0.1)
     left = [groups[g] for g in groups if alive(g)]
     if left:
         say(f"still running after {GRACE_S:g} s: {', '.join(left)}; killed")
         for pgid in groups:
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            signal_group(pgid, signal.SIGKILL)
         while children and time.monotonic() - started < GRACE_S + 5:
             reap(children)
             time.sleep(0.1)

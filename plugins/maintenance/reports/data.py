@@ -101,12 +101,12 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
         counts = [mine.get(day) or {} for day in day_list[:-1]] + [now_counts]
         counted = [c.get("counted", 0) for c in counts]
         down = [c.get("down", 0) for c in counts]
-        bars = [{"day": day, "percent": 100.0 * (n - d) / n if n else None, "down": d, "counted": n,
+        bars = [{"day": day, "percent": percent(n - d, n), "down": d, "counted": n,
                  "maintenance": c.get("maintenance", 0)} for day, n, d, c in zip(day_list, counted, down, counts)]
 
         def window(n: int) -> float | None:
             total = sum(counted[-n:])
-            return 100.0 * (total - sum(down[-n:])) / total if total else None
+            return percent(total - sum(down[-n:]), total)
 
         h24 = last_24h.get(check.name) or {}
         last = latest.get(check.name)
@@ -350,13 +350,12 @@ def director_summary(data: dict[str, Any]) -> str:
     else:
         parts.append("There were no incidents.")
     backups = data["backups"]
+    last = backups and backups["last_verification"]
     if backups is None:
         parts.append("No backup checks are configured, so backups are unverified.")
     elif backups["verified"]:
-        last = backups["last_verification"]
         parts.append(f"Backups were verified by a restore test on {last['checked_at']:%d %B %Y}.")
-    elif backups["last_verification"] is not None:
-        last = backups["last_verification"]
+    elif last is not None:
         parts.append(f"The last backup verification ({last['checked_at']:%d %B %Y}) did not pass: "
                      f"{last['summary']}.")
     else:

@@ -56,10 +56,6 @@ def change(value: float | None) -> str:
     return f"{arrow} {value:+.1f}%"
 
 
-def _days(start: datetime, end: datetime) -> list[date]:
-    return [(start + timedelta(days=i)).date() for i in range((end - start).days)]
-
-
 def build_charts(data: dict[str, Any]) -> dict[str, Any]:
     """Every chart of a report, from its data; a section without data has no chart."""
     up = data["uptime"]
