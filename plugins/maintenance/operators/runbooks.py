@@ -64,7 +64,9 @@ class RunbookStepOperator(BaseOperator):
         except Exception as exc:  # noqa: BLE001 - a crashed step is a finding, not a lost diagnosis
             self.log.exception("step %s crashed", self.step)
             results = [CheckResult(check=f"{self.step}", status="fail", reason="step_crashed", group=ti.dag_id,
-                                   runbook=ti.dag_id, summary=f"the step crashed: {describe_error(exc)}")]
+                                   summary=f"the step crashed: {describe_error(exc)}")]
+        for result in results:   # the shared judgements (status pages, provider failures) name no runbook
+            result.runbook = result.runbook or ti.dag_id
         results_store(config.results.conn_id).record(results, dag_id=ti.dag_id, run_id=ti.run_id,
                                                       task_id=ti.task_id, try_number=ti.try_number)
         for result in results:
