@@ -109,11 +109,14 @@ def month_record(store: ResultsStore, config: MaintenanceConfig, start: datetime
 def credential_checks(config: MaintenanceConfig) -> list[CheckResult]:
     """One credential probe per configured provider; a provider whose connection is missing is
     skipped, saying which connection to add."""
+    from functools import cache
+
     from maintenance.checks.audit import configured_providers, missing_connection
 
+    connection_of = cache(connection_or_none)   # each connection is fetched once per audit
     mongo = tuple(c for c in dict.fromkeys(
         ["mongo_default"] + ([config.security_logs.mongo_conn_id] if config.security_logs else []))
-        if connection_or_none(c) is not None)
+        if connection_of(c) is not None)
     providers = configured_providers(config, mongo)
     if not providers:
         from maintenance.results import not_configured
@@ -122,7 +125,7 @@ def credential_checks(config: MaintenanceConfig) -> list[CheckResult]:
                                                               "Airflow connection")]
     results = []
     for provider in providers:
-        connection = connection_or_none(provider.conn_id)
+        connection = connection_of(provider.conn_id)
         if connection is None:
             results.append(missing_connection(provider))
             continue
