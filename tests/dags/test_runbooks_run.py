@@ -147,6 +147,11 @@ def test_runbook_email_names_the_listed_ip(env):
     body = json.dumps(message["blocks"])
     assert "192.0.2.25 on zen.spamhaus.org (127.0.0.2)" in body and "check.spamhaus.org" in body
     assert "Mailgun Support" in body and Mailgun.KEY not in json.dumps(message)
+    from maintenance.results import ResultsStore
+
+    stored = ResultsStore(env["store"]).run_results("runbook_email", run.run_id)
+    assert "email.status" in {r.check for rs in stored.values() for r in rs}   # the shared status page judgement
+    assert {r.runbook for rs in stored.values() for r in rs} == {"runbook_email"}
 
 
 def test_an_incident_in_uptime_monitor_starts_runbook_database_once(env):

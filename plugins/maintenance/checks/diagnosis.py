@@ -14,7 +14,7 @@ know rank after every known root cause (GENERIC_FAIL / GENERIC_WARN).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from maintenance.hooks.slack import outside, slack_link
@@ -72,7 +72,6 @@ class Diagnosis:
     findings: list[Finding]
     contacts: list[ContactLine]
     trigger: str | None = None  # what started the run (an incident, or by hand)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> Finding | None:

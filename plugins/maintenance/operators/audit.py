@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none
+from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none, enqueue_report_once
 
 if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
     from datetime import datetime
@@ -55,17 +55,12 @@ class FullSystemAuditOperator(MaintenanceCheckOperator):
         return results
 
     def conclude(self, context: Any, config: MaintenanceConfig, results: list[CheckResult]) -> list[dict[str, Any]]:
-        from maintenance.alerting import enqueue_report
         from maintenance.hooks.results_db import results_store
         from maintenance.notifications.slack import MaintenanceNotifier
 
         summary = next((r for r in results if r.check == "audit.summary"), None)
         if summary is not None:
-            store = results_store(config.results.conn_id)
-            ti = context["ti"]
-            if not store.report_enqueued(summary.check, channel="report", dag_id=ti.dag_id, run_id=ti.run_id,
-                                         task_id=ti.task_id):
-                enqueue_report(store, summary, context, channel="report")
+            enqueue_report_once(results_store(config.results.conn_id), summary, context, channel="report")
             if MaintenanceNotifier(channel="report", task_scoped=False).deliver(context) == 0:
                 self.log.warning("the audit summary was not delivered to Slack now; it stays in the outbox "
                                  "for the next delivery")
@@ -114,11 +109,14 @@ def month_record(store: ResultsStore, config: MaintenanceConfig, start: datetime
 def credential_checks(config: MaintenanceConfig) -> list[CheckResult]:
     """One credential probe per configured provider; a provider whose connection is missing is
     skipped, saying which connection to add."""
+    from functools import cache
+
     from maintenance.checks.audit import configured_providers, missing_connection
 
+    connection_of = cache(connection_or_none)   # each connection is fetched once per audit
     mongo = tuple(c for c in dict.fromkeys(
         ["mongo_default"] + ([config.security_logs.mongo_conn_id] if config.security_logs else []))
-        if connection_or_none(c) is not None)
+        if connection_of(c) is not None)
     providers = configured_providers(config, mongo)
     if not providers:
         from maintenance.results import not_configured
@@ -127,7 +125,7 @@ def credential_checks(config: MaintenanceConfig) -> list[CheckResult]:
                                                               "Airflow connection")]
     results = []
     for provider in providers:
-        connection = connection_or_none(provider.conn_id)
+        connection = connection_of(provider.conn_id)
         if connection is None:
             results.append(missing_connection(provider))
             continue

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from maintenance.operators.base import MaintenanceCheckOperator
+from maintenance.operators.base import MaintenanceCheckOperator, enqueue_report_once
 
 if TYPE_CHECKING:   # parsing a DAG file imports this module: config, results and checks load when a task runs
     from maintenance.config import Atlas, Bucket, MaintenanceConfig
@@ -399,7 +399,6 @@ class ReportSnapshotOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from maintenance.results import CheckResult
-        from maintenance.alerting import enqueue_report
         from maintenance.checks.backups import human_size, as_number
         from maintenance.notifications.slack import MaintenanceNotifier
         from maintenance.config import get_config
@@ -417,7 +416,7 @@ class ReportSnapshotOperator(BaseOperator):
                      f"{human_size(as_number(snapshot.get('storageSizeBytes')))}, expires {snapshot.get('expiresAt')}; "
                      f"reason: {self.reason}"),
             evidence=snapshot)
-        enqueue_report(store, result, context)
+        enqueue_report_once(store, result, context, channel="report")   # a retry delivers it, never twice
         if MaintenanceNotifier(channel="report", task_scoped=False).deliver(context) == 0:
             raise AirflowException(f"snapshot {snapshot.get('id')} is taken, but the Slack message was not "
                                    f"delivered (connection '{config.alerting.slack_conn_id}'); see the task log")

@@ -12,7 +12,7 @@ from maintenance.notifications.slack import MaintenanceNotifier
 # when they run (tests/dags/test_integrity.py keeps it so).
 if TYPE_CHECKING:
     from maintenance.config import MaintenanceConfig
-    from maintenance.results import CheckResult
+    from maintenance.results import CheckResult, ResultsStore
 
 
 def connection_or_none(conn_id: str) -> Any:
@@ -43,6 +43,16 @@ def config_check() -> CheckResult:
         summary="the config file is invalid; running on the last valid configuration until it is fixed: "
                 + "; ".join(problem.splitlines()[:5]),
         evidence={"errors": problem.splitlines()[:20]})
+
+
+def enqueue_report_once(store: ResultsStore, result: CheckResult, context: Any, channel: str) -> None:
+    """Put `result` on `channel` as a report once per task of a run, whatever the retries."""
+    from maintenance.alerting import enqueue_report
+
+    ti = context["ti"]
+    if not store.report_enqueued(result.check, channel=channel, dag_id=ti.dag_id, run_id=ti.run_id,
+                                 task_id=ti.task_id):
+        enqueue_report(store, result, context, channel=channel)
 
 
 def mask_secrets(*secrets: str) -> None:

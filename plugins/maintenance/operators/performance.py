@@ -107,7 +107,7 @@ def probes(config: MaintenanceConfig, now: Any, length: timedelta, period: str, 
     perf = config.performance
     store = results_store(config.results.conn_id)
     names = [e.name for e in config.endpoints]
-    mine = [r for name in names for r in store.history(check=name, since=now - 2 * length)]
+    mine = store.period(now - 2 * length, checks=names)   # one query for every endpoint
     this = [r for r in mine if r["checked_at"] >= now - length]
     last = [r for r in mine if r["checked_at"] < now - length]
     return probe_review(this, last, names, factor=perf.regression_factor if perf else 1.5,

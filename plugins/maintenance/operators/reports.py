@@ -12,7 +12,7 @@ from airflow.sdk import BaseOperator
 
 from maintenance.exceptions import ChecksFailed
 from maintenance.notifications.slack import MaintenanceNotifier
-from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none
+from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none, enqueue_report_once
 
 if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
     from maintenance.config import MaintenanceConfig
@@ -76,7 +76,6 @@ class PeriodReportOperator(MaintenanceCheckOperator):
         return out
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
-        from maintenance.alerting import enqueue_report
         from maintenance.hooks.results_db import results_store
         from maintenance.reports import publish
         from maintenance.reports.data import monitored, report_data
@@ -127,9 +126,7 @@ class PeriodReportOperator(MaintenanceCheckOperator):
                      "downtime_s": up["downtime_s"], "bytes": published.size, "pruned": len(pruned)},
             evidence={"location": published.location, "label": data["label"], "pruned": pruned[:50]})
         self.log.info("report %s written to %s (%d bytes)", data["label"], published.location, published.size)
-        ti = context["ti"]
-        if not store.report_enqueued(check, channel="report", dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id):
-            enqueue_report(store, result, context, channel="report")   # once per run, whatever the retries
+        enqueue_report_once(store, result, context, channel="report")
         return [result]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from maintenance.operators.base import MaintenanceCheckOperator
+from maintenance.operators.base import MaintenanceCheckOperator, enqueue_report_once
 
 if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
     from maintenance.config import MaintenanceConfig
@@ -16,13 +16,10 @@ class ReviewOperator(MaintenanceCheckOperator):
     """Failing results page through the base (one Slack alert); warn results go to the digest."""
 
     def conclude(self, context: Any, config: MaintenanceConfig, results: list[CheckResult]) -> list[dict[str, Any]]:
-        from maintenance.alerting import enqueue_report
         from maintenance.hooks.results_db import results_store
 
         store = results_store(config.results.conn_id)
-        ti = context["ti"]
         for result in results:
-            if result.status == "warn" and not store.report_enqueued(
-                    result.check, channel="digest", dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id):
-                enqueue_report(store, result, context, channel="digest")
+            if result.status == "warn":
+                enqueue_report_once(store, result, context, channel="digest")
         return super().conclude(context, config, results)

@@ -38,7 +38,6 @@ def check_atlas_status(config: MaintenanceConfig, context: Any) -> list[CheckRes
                             url=url)
     except ProviderError as exc:
         status = status_unreachable(exc, check="database.atlas_status", group=db.GROUP, provider="atlas", url=url)
-    status.runbook = db.RUNBOOK
     hook = _atlas(config)
     if hook is None:
         return [status, not_configured("database.cluster_state", db.GROUP, ATLAS_HOW)]

@@ -34,10 +34,8 @@ def _stripe_call(check: str, call, judge) -> CheckResult:
         return judge(call())
     except stripe.StripeError as exc:
         message = getattr(exc, "user_message", None) or str(exc)
-        result = pay.stripe_key_error(type(exc).__name__, getattr(exc, "http_status", None), message[:300],
-                                      getattr(exc, "code", None))
-        result.check = f"payments.{check}"
-        return result
+        return pay.stripe_key_error(type(exc).__name__, getattr(exc, "http_status", None), message[:300],
+                                    getattr(exc, "code", None), check=check)
 
 
 def check_payment_dashboards(config: MaintenanceConfig, context: Any) -> list[CheckResult]:

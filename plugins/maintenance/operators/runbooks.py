@@ -13,7 +13,7 @@ result with the error, so the diagnosis still names it.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote
 
 from airflow.sdk import BaseOperator
@@ -63,8 +63,10 @@ class RunbookStepOperator(BaseOperator):
             results = step_function(self.step)(config, context)
         except Exception as exc:  # noqa: BLE001 - a crashed step is a finding, not a lost diagnosis
             self.log.exception("step %s crashed", self.step)
-            results = [CheckResult(check=f"{self.step}", status="fail", reason="step_crashed", group=ti.dag_id,
-                                   runbook=ti.dag_id, summary=f"the step crashed: {describe_error(exc)}")]
+            results = [CheckResult(check=self.step, status="fail", reason="step_crashed", group=ti.dag_id,
+                                   summary=f"the step crashed: {describe_error(exc)}")]
+        for result in results:   # the shared judgements (status pages, provider failures) name no runbook
+            result.runbook = result.runbook or ti.dag_id
         results_store(config.results.conn_id).record(results, dag_id=ti.dag_id, run_id=ti.run_id,
                                                       task_id=ti.task_id, try_number=ti.try_number)
         for result in results:
@@ -91,7 +93,6 @@ class DiagnoseOperator(BaseOperator):
     """The end of every runbook run: one Slack diagnosis from the steps' stored results."""
 
     ui_color = "#e3f2e1"
-    template_fields: Sequence[str] = ()
 
     def __init__(self, *, steps: list[str], **kwargs: Any) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -99,13 +100,12 @@ class DiagnoseOperator(BaseOperator):
         self.steps = steps
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from maintenance.config import get_config
-        from maintenance.hooks.results_db import results_store
-        from maintenance.results import CheckResult
-
         from maintenance.alerting import enqueue_diagnosis
         from maintenance.checks.diagnosis import diagnose, render
+        from maintenance.config import get_config
+        from maintenance.hooks.results_db import results_store
         from maintenance.notifications.slack import MaintenanceNotifier
+        from maintenance.results import CheckResult
 
         config = get_config()
         ti = context["ti"]

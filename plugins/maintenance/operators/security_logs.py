@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none
+from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none, enqueue_report_once
 
 if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
     from datetime import datetime
@@ -36,16 +36,11 @@ class SecurityLogsOperator(MaintenanceCheckOperator):
         return results
 
     def conclude(self, context: Any, config: MaintenanceConfig, results: list[CheckResult]) -> list[dict[str, Any]]:
-        from maintenance.alerting import enqueue_report
         from maintenance.hooks.results_db import results_store
 
         summary = next((r for r in results if r.check == "security.logs.summary"), None)
         if summary is not None:
-            store = results_store(config.results.conn_id)
-            ti = context["ti"]
-            if not store.report_enqueued(summary.check, channel="digest", dag_id=ti.dag_id, run_id=ti.run_id,
-                                         task_id=ti.task_id):
-                enqueue_report(store, summary, context, channel="digest")
+            enqueue_report_once(results_store(config.results.conn_id), summary, context, channel="digest")
         return super().conclude(context, config, results)
 
 

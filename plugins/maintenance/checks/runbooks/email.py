@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 from maintenance.checks.diagnosis import Cause
+from maintenance.hooks.dns import is_ip
 from maintenance.results import CheckResult
 
 GROUP, RUNBOOK = "email", "runbook_email"
@@ -175,7 +176,7 @@ def classify_dnsbl(answers: list[str], error: str | None) -> str:
         return "clean"
     if error:
         return "refused" if error == "refused" else "unknown"
-    addresses = [ipaddress.ip_address(a) for a in answers if _is_ip(a)]
+    addresses = [ipaddress.ip_address(a) for a in answers if is_ip(a)]
     if any(a in REFUSED for a in addresses):
         return "refused"                        # 127.255.255.x: public resolver, typo, too many queries
     if addresses and all(str(a) in PBL for a in addresses):
@@ -183,14 +184,6 @@ def classify_dnsbl(answers: list[str], error: str | None) -> str:
     if any(a in ipaddress.ip_network("127.0.0.0/8") for a in addresses):
         return "listed"
     return "unknown"
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
 
 
 def dnsbl(lookups: list[tuple[str, str, list[str], str | None]], provider: str) -> CheckResult:
@@ -201,9 +194,7 @@ def dnsbl(lookups: list[tuple[str, str, list[str], str | None]], provider: str) 
     refused = [f"{s} on {z}" for s, z, v, _ in verdicts if v in ("refused", "unknown")]
     evidence = {"listed": listed, "policy": policy, "query_refused": refused, "queries": len(lookups)}
     if listed:
-        domain_hit = any(not _is_ip(s) for s, _, v, _ in verdicts if v == "listed")
-        ip_hit = any(_is_ip(s) for s, _, v, _ in verdicts if v == "listed")
-        reason = "ip_listed" if ip_hit else "domain_listed" if domain_hit else "ip_listed"
+        reason = "ip_listed" if any(is_ip(s) for s, _, v, _ in verdicts if v == "listed") else "domain_listed"
         return _result("blocklists", "fail", f"listed: {'; '.join(listed[:3])}", reason, provider, evidence=evidence)
     if policy:
         return _result("blocklists", "warn", f"policy listing only: {'; '.join(policy[:3])}", "policy_listed",

@@ -92,18 +92,19 @@ def stripe_key_ok(balance: Any, mode: str, environment: str) -> CheckResult:
                    evidence=evidence)
 
 
-def stripe_key_error(kind: str, http_status: int | None, message: str, code: str | None) -> CheckResult:
-    """kind: the stripe error class name (AuthenticationError, PermissionError, ...)."""
+def stripe_key_error(kind: str, http_status: int | None, message: str, code: str | None,
+                     check: str = "stripe_key") -> CheckResult:
+    """A failed Stripe call of `check`; kind: the stripe error class name (AuthenticationError, ...)."""
     evidence = {"error": kind, "http_status": http_status, "code": code}
     if kind == "AuthenticationError" or http_status == 401:
-        return _result("stripe_key", "fail", f"Stripe refuses the key on stripe_default: {message}",
+        return _result(check, "fail", f"Stripe refuses the key on stripe_default: {message}",
                        "stripe_key_revoked", evidence=evidence)
     if kind == "PermissionError" or http_status == 403:
         permission = next((w.strip("'.") for w in message.split() if w.strip("'").startswith("rak_")), None)
         evidence["missing_permission"] = permission
-        return _result("stripe_key", "fail", f"the restricted Stripe key lacks a permission: {message}",
+        return _result(check, "fail", f"the restricted Stripe key lacks a permission: {message}",
                        "stripe_key_restricted", evidence=evidence)
-    return _result("stripe_key", "fail", f"Stripe API call failed: {kind}: {message}", "payment_errors_system"
+    return _result(check, "fail", f"Stripe API call failed: {kind}: {message}", "payment_errors_system"
                    if http_status and http_status >= 500 else "provider_unreachable", evidence=evidence)
 
 
