@@ -7,6 +7,7 @@ every request is recorded. `SlackReceiver` speaks Slack's incoming-webhook API: 
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import ssl
@@ -100,6 +101,16 @@ class ServedApp:
     @property
     def url(self) -> str:
         return self.server.url
+
+
+def basic_credentials(request: Request) -> tuple[str, str]:
+    """(user, password) of a Basic Authorization header; ("", "") when it is missing or garbled."""
+    header = request.headers.get("Authorization", "")
+    try:
+        user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+    except ValueError:
+        return "", ""
+    return user, password
 
 
 def json_reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
