@@ -14,7 +14,6 @@ nothing created); `token_ttl` makes OAuth tokens expire (and be refused) after t
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -26,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from servers import LocalServer, Reply, Request, ServedApp, json_reply
+from servers import LocalServer, Reply, Request, ServedApp, basic_credentials, json_reply
 
 V2023 = "application/vnd.atlas.2023-01-01+json"
 V2024 = "application/vnd.atlas.2024-08-05+json"
@@ -153,12 +152,7 @@ class AtlasServer(ServedApp):
         return secrets.compare_digest(expected, fields.get("response", ""))
 
     def _token(self, request: Request) -> Reply:
-        header = request.headers.get("Authorization", "")
-        try:
-            user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
-        except ValueError:
-            user = password = ""
-        if (user, password) != (self.client_id, self.client_secret) or b"grant_type=client_credentials" not in request.body:
+        if basic_credentials(request) != (self.client_id, self.client_secret) or b"grant_type=client_credentials" not in request.body:
             return json_reply({"error": "invalid_client"}, 401)
         token = secrets.token_hex(16)
         self.tokens[token] = time.time() + self.token_ttl
@@ -298,7 +292,7 @@ class AtlasServer(ServedApp):
         return json_reply(self._public(item))
 
 
-class CloudflareServer:
+class CloudflareServer(ServedApp):
     """Cloudflare's REST API for R2 bucket lock rules and lifecycle (Bearer token, v4 envelope)."""
 
     def __init__(self, token: str = "cf-token-SECRET", account_id: str = "acc123") -> None:
@@ -308,13 +302,6 @@ class CloudflareServer:
         self.public_r2_dev: set[str] = set()                      # buckets whose r2.dev URL is on
         self.custom_domains: dict[str, list[dict[str, Any]]] = {}
         self.server = LocalServer(self)
-
-    def __enter__(self) -> "CloudflareServer":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
 
     def connection_json(self, token: str | None = None) -> str:
         return json.dumps({"conn_type": "http", "host": self.server.url + "/client/v4",

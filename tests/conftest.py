@@ -36,6 +36,15 @@ def airflow_db() -> Path:
     return _home
 
 
+@pytest.fixture(scope="module")
+def moto_url():
+    """moto's S3 over HTTP, one server per test module."""
+    from servers import moto_server
+
+    with moto_server() as url:
+        yield url
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     from figures import FIGURES
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
-from servers import LocalServer, Reply, Request, ServedApp, json_reply
+from servers import LocalServer, Reply, Request, ServedApp, basic_credentials, json_reply
 
 
 class Mailgun(ServedApp):
@@ -33,12 +32,7 @@ class Mailgun(ServedApp):
         return json.dumps({"conn_type": "http", "host": self.server.url, "password": key or self.KEY})
 
     def __call__(self, request: Request) -> Reply:
-        header = request.headers.get("Authorization", "")
-        try:
-            user, _, key = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
-        except ValueError:
-            user = key = ""
-        if (user, key) != ("api", self.KEY):
+        if basic_credentials(request) != ("api", self.KEY):
             return 401, {"Content-Type": "text/plain"}, "Forbidden"
         path = urlsplit(request.path).path
         if path == f"/v4/domains/{self.domain_name}":

@@ -7,13 +7,15 @@ every request is recorded. `SlackReceiver` speaks Slack's incoming-webhook API: 
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import ssl
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 @dataclass
@@ -101,6 +103,16 @@ class ServedApp:
         return self.server.url
 
 
+def basic_credentials(request: Request) -> tuple[str, str]:
+    """(user, password) of a Basic Authorization header; ("", "") when it is missing or garbled."""
+    header = request.headers.get("Authorization", "")
+    try:
+        user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+    except ValueError:
+        return "", ""
+    return user, password
+
+
 def json_reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
     return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(data)
 
@@ -150,3 +162,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's AWS APIs (S3 in these tests) over HTTP on a port the OS picks; yields the endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

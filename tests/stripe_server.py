@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from servers import LocalServer, Reply, Request, ServedApp, json_reply
+from servers import LocalServer, Reply, Request, ServedApp, basic_credentials, json_reply
 
 
 class LocalStripe:
@@ -148,7 +148,7 @@ def stripe_status(large: str = "up", **statuses: str) -> dict[str, Any]:
             "time": "2026-11-30T10:00:00Z", "statuses": {**base, **statuses}}
 
 
-class Daraja:
+class Daraja(ServedApp):
     """Daraja: OAuth (Basic consumer key:secret), STK push query with programmed results."""
 
     def __init__(self, key: str = "consumer-key", secret: str = "consumer-SECRET") -> None:
@@ -156,13 +156,6 @@ class Daraja:
         self.tokens: set[str] = set()
         self.stk: dict[str, Any] = {}        # CheckoutRequestID -> ResultCode, or "pending"
         self.server = LocalServer(self)
-
-    def __enter__(self) -> "Daraja":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.__exit__(*exc)
 
     def connection_json(self, secret: str | None = None, passkey: str = "bfb279f9aa9bdbcf158e97dd71a467cd") -> str:
         return json.dumps({"conn_type": "http", "host": self.server.url, "login": self.key,
@@ -172,11 +165,7 @@ class Daraja:
         path = urlsplit(request.path).path
         header = request.headers.get("Authorization", "")
         if path == "/oauth/v1/generate":
-            try:
-                user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
-            except ValueError:
-                user = password = ""
-            if (user, password) != (self.key, self.secret):
+            if basic_credentials(request) != (self.key, self.secret):
                 return json_reply({"requestId": "r1", "errorCode": "400.008.01",
                                    "errorMessage": "Invalid Authentication passed"}, 400)
             token = f"tok{len(self.tokens)}"

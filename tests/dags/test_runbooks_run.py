@@ -14,7 +14,7 @@ from atlas_server import AtlasServer
 from dns_server import DnsServer
 from mongo_fixtures import mongo_server_factory  # noqa: F401
 from runbook_fixtures import statuspage_body
-from servers import LocalServer, SlackReceiver, free_port, json_reply
+from servers import LocalServer, SlackReceiver, json_reply, moto_server
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 HOST = "c0.ab1cd.mongodb.net"
@@ -190,17 +190,12 @@ def test_an_incident_in_uptime_monitor_starts_runbook_database_once(env):
 def test_runbook_file_upload_names_the_unvalidated_mime_type(env):
     import boto3
     from airflow.sdk import DagRunState
-    from moto.server import ThreadedMotoServer
 
     from integration.test_runbook_file_upload import UploadApp
 
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
     app = UploadApp()
     app.enforce_type = False
-    try:
-        url = f"http://127.0.0.1:{port}"
+    with moto_server() as url:
         boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
                      aws_secret_access_key="testing-SECRET").create_bucket(Bucket="uploads")
         with LocalServer(app) as upload:
@@ -215,8 +210,6 @@ def test_runbook_file_upload_names_the_unvalidated_mime_type(env):
                                  canary_bytes: 1024}}
             """))
             run = the_dag("runbook_file_upload").test(run_conf={"upload_key": "u/missing.png"})
-    finally:
-        moto.stop()
     assert run.state == DagRunState.FAILED
     got = states(run)
     assert got["check_mime_validation"] == "failed" and got["test_canary_upload"] == "success"

@@ -14,7 +14,7 @@ import pytest
 
 from atlas_server import AtlasServer, CloudflareServer
 from email_servers import Mailgun
-from integration.test_storage import moto_url, s3  # noqa: F401 - fixtures: moto's S3 server
+from integration.test_storage import s3  # noqa: F401 - fixture: a client and connection to moto's S3
 from mongo_fixtures import mongo_auth_server, mongo_server_factory  # noqa: F401
 from servers import LocalServer, free_port, json_reply
 from vitals_server import VercelServer

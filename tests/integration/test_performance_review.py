@@ -67,7 +67,8 @@ def test_bad_key_is_a_classified_failure_without_the_key(config, monkeypatch):
         monkeypatch.setenv("AIRFLOW_CONN_CRUX_API", json.dumps({"conn_type": "http", "host": vitals.server.url,
                                                                 "password": "AIzaWRONGkey999"}))
         results = web_vitals(config, 1, "maintenance_weekly")
-    assert all(r.status == "fail" and r.reason == "http_4xx" for r in results)
+    assert {r.check: (r.status, r.reason) for r in results} == {          # one result per origin and page
+        "performance.cwv.shop.example": ("fail", "http_4xx"), "performance.cwv.shop.example/checkout": ("fail", "http_4xx")}
     assert "AIzaWRONGkey999" not in json.dumps([r.to_dict() for r in results])
 
 

@@ -40,19 +40,12 @@ class UploadApp:
 
 
 @pytest.fixture(scope="module")
-def servers():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    url = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+def servers(moto_url):
+    boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
                  aws_secret_access_key="testing-SECRET").create_bucket(Bucket="uploads")
     app = UploadApp()
     with LocalServer(app) as upload:
-        yield {"moto": url, "app": app, "upload": upload}
-    moto.stop()
+        yield {"moto": moto_url, "app": app, "upload": upload}
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 import trustme
 
 from atlas_server import AtlasServer, CloudflareServer
-from integration.test_storage import moto_url, s3  # noqa: F401 - fixtures: moto's S3 server
+from integration.test_storage import s3  # noqa: F401 - fixture: a client and connection to moto's S3
 from maintenance.config import load_config
 from maintenance.operators.security import atlas_access, bucket_access, site_checks
 from servers import LocalServer, free_port

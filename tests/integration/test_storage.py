@@ -13,20 +13,8 @@ from atlas_server import CloudflareServer
 from maintenance.checks.object_checksums import canary_restore_test, verify_object, verify_objects
 from maintenance.config import Bucket
 from maintenance.operators.backups import bucket_settings, storage_verification
-from servers import free_port
 
 MB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture
