@@ -16,22 +16,11 @@ from analytics_servers import PlausibleServer
 from mongo_fixtures import mongo_auth_server, mongo_default_conn, mongo_server_factory  # noqa: F401
 from maintenance.results import ResultsStore
 from report_fixtures import daily_family_results, load, stamp_for, uptime_rows
-from servers import SlackReceiver, free_port
+from servers import SlackReceiver
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 ENDPOINTS = ["homepage", "api-health"]
 BUCKET = "ops-reports"
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ and the task that keeps a run red when one of its checks failed (the report runs
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,9 @@ if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsin
 def reports_folder(config: MaintenanceConfig) -> Path:
     if config.reports.folder:
         return Path(config.reports.folder)
-    return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "reports"
+    from maintenance.parse_settings import airflow_home
+
+    return airflow_home() / "reports"
 
 
 def announcement(data: dict[str, Any], link: str) -> str:
