@@ -175,6 +175,16 @@ class Uptime(Strict):
     # Bytes of a response body read for [BODY] conditions and login checks (the whole body when
     # smaller), within the endpoint's timeout; the rest is not downloaded.
     body_limit: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # issue 16: how often the watcher in the triggerer sweeps the endpoints (0: no watcher; the
+    # 5-minute uptime_monitor run is then the only sweep). Below 10 s a slow site's sweeps overlap.
+    watch_interval: Duration = timedelta(seconds=30)
+
+    @field_validator("watch_interval")
+    @classmethod
+    def _watch_interval(cls, value: timedelta) -> timedelta:
+        if timedelta(0) < value < timedelta(seconds=10) or value > timedelta(hours=1):
+            raise ValueError("watch_interval must be 0 (no watcher) or between 10s and 1h")
+        return value
 
 
 class Alerting(Strict):
@@ -245,6 +255,9 @@ class Heartbeat(Strict):
 class Results(Strict):
     conn_id: str = "maintenance_db"             # unset connection: SQLite under AIRFLOW_HOME
     retention_days: int = Field(400, ge=1)
+    # issue 16: raw results older than this are deleted once their day is rolled up (the status
+    # page and reports read the daily roll-ups past it); the watcher stores 2,880 a day per endpoint.
+    raw_retention_days: int = Field(35, ge=15)
 
 
 class ProviderSection(Strict):

@@ -68,7 +68,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def dag_defaults() -> dict[str, Any]:
-    """{"owner", "retries", "retry_delay" (timedelta), "late_after" {dag_id: timedelta}}."""
+    """{"owner", "retries", "retry_delay" (timedelta), "late_after" {dag_id: timedelta}, "watch_interval_s"}."""
     path = config_path()
     data = _read(path)
     if data is None:
@@ -78,7 +78,8 @@ def dag_defaults() -> dict[str, Any]:
         data = _read(path) or settings_of(config)
     return {"owner": data["owner"], "retries": data["retries"],
             "retry_delay": timedelta(seconds=data["retry_delay_s"]),
-            "late_after": {dag: timedelta(seconds=s) for dag, s in data["late_after_s"].items()}}
+            "late_after": {dag: timedelta(seconds=s) for dag, s in data["late_after_s"].items()},
+            "watch_interval_s": data.get("watch_interval_s", 30.0)}
 
 
 def settings_of(config: Any) -> dict[str, Any]:
@@ -88,4 +89,5 @@ def settings_of(config: Any) -> dict[str, Any]:
     heartbeat = config.heartbeat or Heartbeat()
     return {"owner": config.tasks.owner, "retries": config.tasks.retries,
             "retry_delay_s": config.tasks.retry_delay.total_seconds(),
-            "late_after_s": {dag: d.total_seconds() for dag, d in heartbeat.late_after.items()}}
+            "late_after_s": {dag: d.total_seconds() for dag, d in heartbeat.late_after.items()},
+            "watch_interval_s": config.uptime.watch_interval.total_seconds()}

@@ -940,6 +940,49 @@ class ResultsStore:
         return found
     # -- end reports and status page ------------------------------------------------------
 
+    # -- the uptime watcher (issue 16) -----------------------------------------------------------
+    def undelivered(self, outbox_ids: Iterable[int]) -> set[int]:
+        """Which of these messages are still waiting for delivery (not delivered, cancelled or dead)."""
+        ids = [int(i) for i in outbox_ids]
+        if not ids:
+            return set()
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(alert_outbox.c.id).where(alert_outbox.c.id.in_(ids), _PENDING))
+                       .scalars())
+
+    def newest_sample(self, checks: Iterable[str], since: datetime, run_prefix: str) -> datetime | None:
+        """The newest result of these checks since `since` stored by runs whose id starts with
+        run_prefix (the watcher's sweeps), or None. Index (check_name, checked_at): a few rows."""
+        c = check_results.c
+        names = list(checks)
+        if not names:
+            return None
+        with self.engine.connect() as conn:
+            newest = conn.execute(sa.select(sa.func.max(c.checked_at)).where(
+                c.check_name.in_(names), c.checked_at >= since, c.run_id.like(f"{run_prefix}%"))).scalar()
+        return _aware(_as_datetime(newest))
+
+    def prune_raw(self, older_than: timedelta, now: datetime | None = None) -> int:
+        """Delete raw results older than `older_than` whose UTC day is rolled up (check_daily keeps
+        it); a day not rolled up yet keeps its rows until it is."""
+        cutoff = (now or utcnow()) - older_than
+        c = check_results.c
+        with self.engine.connect() as conn:
+            oldest = _as_datetime(conn.execute(sa.select(sa.func.min(c.checked_at))).scalar())
+            if oldest is None or _aware(oldest) >= cutoff:
+                return 0
+            days = sorted(_as_date(d) for d in conn.execute(sa.select(check_daily_done.c.day).where(
+                check_daily_done.c.day >= _utc_day(oldest), check_daily_done.c.day <= cutoff.date())).scalars())
+        deleted = 0
+        for day in days:   # one day per transaction: a long delete would hold SQLite's write lock
+            start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            end = min(start + timedelta(days=1), cutoff)
+            with self.engine.begin() as conn:
+                deleted += conn.execute(check_results.delete().where(c.checked_at >= start, c.checked_at < end)
+                                        ).rowcount or 0
+        return deleted
+    # -- end uptime watcher ----------------------------------------------------------------------
+
 
 def _utc_day(value: datetime) -> date:
     return (value.astimezone(timezone.utc) if value.tzinfo else value).date()

@@ -43,7 +43,8 @@ def test_the_dags_of_the_contract(dagbag):
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
 def test_schedule_and_defaults(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
-    schedule = getattr(dag.timetable, "expression", None) or getattr(dag.timetable, "_expression", None)
+    timetable = getattr(dag.timetable, "timetable", dag.timetable)   # AssetOrTimeSchedule: its cron
+    schedule = getattr(timetable, "expression", None) or getattr(timetable, "_expression", None)
     assert schedule == EXPECTED[dag_id], f"{dag_id}: schedule {dag.timetable!r}"
     assert dag.tags and "maintenance" in dag.tags
     assert dag.catchup is False
@@ -110,3 +111,17 @@ def test_parsing_the_dags_loads_neither_the_config_model_nor_the_check_code():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"parsing the DAGs imported: {out.stdout.strip()}"
+
+
+def test_uptime_monitor_also_runs_on_the_watchers_asset(dagbag):
+    """issue 16: the 5-minute cron OR the uptime watcher's events (a BaseEventTrigger in the triggerer)."""
+    from airflow.triggers.base import BaseEventTrigger
+
+    dag = dagbag.dags["uptime_monitor"]
+    assets = list(getattr(getattr(dag.timetable, "asset_condition", None), "objects", []))
+    assert [a.name for a in assets] == ["uptime_watcher"], dag.timetable
+    (watcher,) = assets[0].watchers
+    assert isinstance(watcher.trigger, BaseEventTrigger)
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath == "maintenance.triggers.uptime_watch.UptimeWatchTrigger"
+    assert kwargs == {"interval": 30.0, "groups": []}   # numbers and group names only

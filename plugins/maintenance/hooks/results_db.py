@@ -26,15 +26,24 @@ def results_url(conn_id: str = "maintenance_db") -> str:
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        executor = _executor()
-        if not all(name.strip().split(".")[-1] in LOCAL_EXECUTORS for name in executor.split(",")):
-            # Every worker, the triggerer and the DAG processor would each write their own
-            # SQLite file: failure counts, cancellations and the cross-check would silently break.
-            raise ResultsStoreNotConfigured(
-                f"connection '{conn_id}' is not set, and the executor is {executor}: its workers do not share "
-                f"one disk, so the results store must be a shared database. Set connection '{conn_id}' "
-                "(postgres, or extra.sqlalchemy_url); see docs/PRODUCTION.md") from None
-        return f"sqlite:///{airflow_home() / 'maintenance_results.db'}"
+        return url_without_connection(conn_id)
+    return url_of_connection(conn)
+
+
+def url_without_connection(conn_id: str) -> str:
+    """The local SQLite file, when the executor is local; else ResultsStoreNotConfigured."""
+    executor = _executor()
+    if not all(name.strip().split(".")[-1] in LOCAL_EXECUTORS for name in executor.split(",")):
+        # Every worker, the triggerer and the DAG processor would each write their own
+        # SQLite file: failure counts, cancellations and the cross-check would silently break.
+        raise ResultsStoreNotConfigured(
+            f"connection '{conn_id}' is not set, and the executor is {executor}: its workers do not share "
+            f"one disk, so the results store must be a shared database. Set connection '{conn_id}' "
+            "(postgres, or extra.sqlalchemy_url); see docs/PRODUCTION.md")
+    return f"sqlite:///{airflow_home() / 'maintenance_results.db'}"
+
+
+def url_of_connection(conn) -> str:  # noqa: ANN001 - an Airflow Connection (sync or async lookup)
     extra = conn.extra_dejson
     if extra.get("sqlalchemy_url"):
         return extra["sqlalchemy_url"]
@@ -45,8 +54,12 @@ def results_url(conn_id: str = "maintenance_db") -> str:
     return uri
 
 
-def results_store(conn_id: str = "maintenance_db") -> ResultsStore:
-    url = results_url(conn_id)
+def store_at(url: str) -> ResultsStore:
+    """One ResultsStore per URL and process (opening one migrates the schema once)."""
     if url not in _stores:
         _stores[url] = ResultsStore(url)
     return _stores[url]
+
+
+def results_store(conn_id: str = "maintenance_db") -> ResultsStore:
+    return store_at(results_url(conn_id))

@@ -27,6 +27,10 @@ def connection_or_none(conn_id: str) -> Any:
 
 
 CONFIG_CHECK = "config"
+# Checks that page on their first failed run, whatever failure_threshold says: an invalid config,
+# and a watcher that fell silent (issue 16: it pages within 3 intervals plus one 5-minute run).
+WATCHER_CHECK = "uptime.watcher"
+IMMEDIATE_CHECKS = frozenset({CONFIG_CHECK, WATCHER_CHECK})
 
 
 def config_check() -> CheckResult:
@@ -109,7 +113,7 @@ class MaintenanceCheckOperator(BaseOperator):
         assessment = assess(store, config, results, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
                             try_number=ti.try_number, log_url=ti.log_url,
                             failure_threshold=None if self.uses_failure_threshold else 1,
-                            complete=self.reports_every_check, immediate=frozenset({CONFIG_CHECK}))
+                            complete=self.reports_every_check, immediate=IMMEDIATE_CHECKS)
         if assessment.due:   # runbooks (issue 10): an incident in a group with a runbook starts it, once
             from maintenance.operators.runbook_start import start_runbooks
 

@@ -43,7 +43,7 @@ def runbook(dag_id: str) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else f"(runbook {path.name} is missing)"
 
 
-def dag_settings(dag_id: str, *, tags: list[str], schedule: str | None) -> dict[str, Any]:
+def dag_settings(dag_id: str, *, tags: list[str], schedule: Any) -> dict[str, Any]:
     """Keyword arguments for DAG(...), from the config's parse-time values (parse_settings.py:
     cheap, and a bad config edit keeps the last valid values instead of breaking the DAG)."""
     defaults = dag_defaults()
