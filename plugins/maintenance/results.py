@@ -439,6 +439,7 @@ class ResultsStore:
                 alert_outbox.c.kind.in_(("recovered", "crash")),
                 alert_outbox.c.attempts > 0,
                 alert_outbox.c.created_at < now - timedelta(minutes=30),
+                alert_outbox.c.run_id.like("watcher__%"),   # issue 16: the watcher sends nothing itself
                 sa.and_(alert_outbox.c.dag_id == dag_id, alert_outbox.c.run_id == run_id,
                         alert_outbox.c.task_id == task_id),
             ))

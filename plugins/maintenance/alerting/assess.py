@@ -32,12 +32,15 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
            dag_id: str | None = None, run_id: str | None = None, task_id: str | None = None,
            try_number: int | None = None, log_url: str | None = None,
            now: datetime | None = None, failure_threshold: int | None = None,
-           complete: bool = False, immediate: frozenset[str] = frozenset()) -> Assessment:
+           complete: bool = False, immediate: frozenset[str] = frozenset(),
+           cancel_undelivered: bool = True) -> Assessment:
     """Store results, update alert states and enqueue the alerts due now (one transaction).
 
     complete: these results are every check the task owns, so an open alert of a check that
     is no longer among them (removed or renamed in the config) is resolved.
     immediate: checks that page on their first failed run whatever the threshold (`config`).
+    cancel_undelivered: False for the uptime watcher, whose alerts are announced as asset events
+    the moment they open: a recovery then follows its alert instead of cancelling it.
     """
     now = now or utcnow()
     policy = config.alerting
@@ -54,8 +57,8 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
         for result in counted:
             state = states[result.check]
             state["owner"] = owner or state.get("owner")
-            if not result.failed and result.status != "skipped" and state["alerting"] and state["last_outbox_id"] \
-                    and store.cancel(conn, state["last_outbox_id"], now):
+            if cancel_undelivered and not result.failed and result.status != "skipped" and state["alerting"] \
+                    and state["last_outbox_id"] and store.cancel(conn, state["last_outbox_id"], now):
                 # Recovered before anyone was told: nobody is paged, whatever success_threshold is.
                 log.info("%s recovered before its alert was delivered: alert cancelled", result.check)
                 new_states.append(closed_silently(state, now))

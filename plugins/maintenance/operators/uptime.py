@@ -144,9 +144,9 @@ def announce(operator: MaintenanceCheckOperator, context: Any, config: Maintenan
     opened = [d for d in dues if d.kind == "alert" and d.outbox_id in waiting]
     if opened:
         start_runbooks(store, config, Assessment(due=opened), context)
-    # Every pending message of the channel, not only this task's: the watcher's alerts were
-    # enqueued by no task instance.
-    MaintenanceNotifier(task_scoped=False).deliver(context)
+    # The watcher's messages are every sender's to take (ResultsStore.claim): this run's, or the
+    # next 5-minute run's if this one could not reach Slack.
+    MaintenanceNotifier().deliver(context)
     states = store.alert_states([d.result.check for d in dues], alerting=True)
     still_open = [d.result for d in dues if d.result.check in states and d.kind == "alert"]
     if still_open:

@@ -239,7 +239,8 @@ class _Watch:
         results = await m["sweep_async"](endpoints, uptime.concurrency, uptime.user_agent, ca_file=uptime.ca_file,
                                          body_limit=uptime.body_limit)
         assessment = await asyncio.to_thread(
-            m["assess"], store, config, results, dag_id=DAG_ID, run_id=sweep_id, task_id=TASK_ID)
+            m["assess"], store, config, results, dag_id=DAG_ID, run_id=sweep_id, task_id=TASK_ID,
+            cancel_undelivered=False)
         self.sweeps += 1
         failing = sum(1 for r in results if r.failed)
         changes = [change_of(d) for d in assessment.due if d.kind in ANNOUNCED]

@@ -1,0 +1,115 @@
+"""dag.test() of uptime_monitor runs started by the uptime watcher's asset events (issue 16)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import textwrap
+
+import pytest
+
+from servers import LocalServer, SlackReceiver
+from dags.test_uptime_monitor_run import uptime_dag
+from watcher_fixtures import Events, Switchable, registered_asset, state_store  # noqa: F401 - fixtures
+
+
+@pytest.fixture
+def site():
+    app = Switchable()
+    with LocalServer(app) as server:
+        server.app = app
+        yield server
+
+
+def configure(tmp_path, monkeypatch, url, slack) -> str:
+    store_url = f"sqlite:///{tmp_path / 'results.db'}"
+    path = tmp_path / "maintenance.yaml"
+    path.write_text(textwrap.dedent(f"""
+        site: {{name: watch.example, url: "{url}"}}
+        endpoints:
+          - {{name: db-health, url: "{url}/api/health/db", group: database, critical: true,
+              conditions: ["[STATUS] == 200"]}}
+        alerting: {{failure_threshold: 2, success_threshold: 1}}
+        uptime: {{watch_interval: 10s}}
+        tasks: {{retries: 2, retry_delay: 0s}}
+        results: {{conn_id: test_results}}
+    """))
+    monkeypatch.setenv("MAINTENANCE_CONFIG", str(path))
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
+    monkeypatch.setenv("AIRFLOW_CONN_TEST_RESULTS", json.dumps(
+        {"conn_type": "sqlite", "extra": {"sqlalchemy_url": store_url}}))
+    return store_url
+
+
+def watcher_events(state_store, site) -> list[dict]:
+    """Two events from the real trigger: the alert opens (2 failed sweeps), then it resolves."""
+    from maintenance.triggers.uptime_watch import UptimeWatchTrigger
+
+    async def scenario():
+        trigger = UptimeWatchTrigger(interval=0.2)
+        trigger.asset_state_store = state_store
+        events = Events(trigger)
+        site.app.down = True
+        opened = await events.next()
+        site.app.down = False
+        resolved = await events.next()
+        await events.stop()
+        return [opened, resolved]
+
+    return asyncio.run(scenario())
+
+
+def consume_in_next_run(monkeypatch, payloads):
+    """Record the events as the triggerer does (Trigger.submit_event -> register_asset_change), and
+    let the next dag.test() run consume them, as the scheduler's asset-triggered run would."""
+    from airflow.assets.manager import AssetManager
+    from airflow.models import dagrun
+    from airflow.models.asset import AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        asset = session.scalar(select(AssetModel).where(AssetModel.name == "uptime_watcher"))
+        ids = [AssetManager.register_asset_change(asset=asset.to_serialized(), session=session,
+                                                  extra={"from_trigger": True, "payload": p}).id for p in payloads]
+
+    original = dagrun.get_or_create_dagrun
+
+    def with_consumed_events(*args, session, **kwargs):
+        from airflow.models.asset import AssetEvent
+
+        run = original(*args, session=session, **kwargs)
+        run.consumed_asset_events.extend(session.scalars(select(AssetEvent).where(AssetEvent.id.in_(ids))))
+        session.commit()
+        return run
+
+    monkeypatch.setattr(dagrun, "get_or_create_dagrun", with_consumed_events)
+
+
+def test_a_run_consuming_a_failure_and_its_recovery_sends_one_failing_and_one_recovered(
+        tmp_path, monkeypatch, site, state_store):
+    from airflow.sdk import DagRunState
+
+    from maintenance.results import ResultsStore
+
+    with SlackReceiver() as slack:
+        store_url = configure(tmp_path, monkeypatch, site.url, slack)
+        payloads = watcher_events(state_store, site)
+        assert [c["kind"] for p in payloads for c in p["changes"]] == ["alert", "recovered"]
+        assert not slack.messages, "the watcher itself sends nothing"
+        consume_in_next_run(monkeypatch, payloads)
+        run = uptime_dag().test()
+
+    assert run.state == DagRunState.SUCCESS, "the incident it announced is closed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == {"check_endpoints": "success", "cross_check_external_monitors": "skipped"}
+    text = "\n".join(m["text"] for m in slack.messages)
+    assert text.count("FAILING db-health") == 1 and text.count("RECOVERED db-health") == 1, text
+    assert len(slack.messages) == 1, "one grouped message"
+    blocks = json.dumps(slack.messages[0]["blocks"])
+    assert run.run_id in blocks and "check_endpoints" in blocks, "the message links the run that sent it"
+    store = ResultsStore(store_url)
+    assert not store.history(run_id=run.run_id), "an asset-triggered run sweeps nothing itself"
+    starts = store.runbook_starts("runbook_database")
+    assert [s["outcome"] for s in starts] == ["started"], starts
+    assert all(m["delivered_at"] for m in store.outbox())
