@@ -239,5 +239,11 @@ class UptimeReportOperator(MaintenanceCheckOperator):
         # issue 12: roll up the finished days now, so the status page's first visit of the day does not
         rolled = store.roll_up(now.date() - timedelta(days=config.reports.status_page_days), now)
         self.log.info("results store: %d finished day(s) rolled up for the status page and reports", rolled)
+        # issue 16: the watcher stores a result per endpoint every 30 s; past raw_retention_days only
+        # the roll-ups stay (a day not rolled up keeps its raw rows)
+        keep = timedelta(days=config.results.raw_retention_days)
+        pruned = store.prune_raw(keep, now)
+        self.log.info("results store: %d raw result(s) older than %s deleted (their days are rolled up)", pruned,
+                      f"{keep.days} days")
         return uptime_report(rows, [e.name for e in config.endpoints], now=now,
                              target_percent=config.uptime.target_percent)
