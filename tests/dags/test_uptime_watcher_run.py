@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import textwrap
+from datetime import timedelta
 
 import pytest
 
@@ -113,3 +114,42 @@ def test_a_run_consuming_a_failure_and_its_recovery_sends_one_failing_and_one_re
     starts = store.runbook_starts("runbook_database")
     assert [s["outcome"] for s in starts] == ["started"], starts
     assert all(m["delivered_at"] for m in store.outbox())
+
+
+def test_a_silent_watcher_pages_once_from_the_5_minute_run_and_recovers_when_samples_flow(
+        airflow_db, tmp_path, monkeypatch, site):
+    """Watch the watcher: its newest sample is older than 3 intervals (10 s here) -> uptime.watcher
+    fails at once, naming the likely causes; the run is red, so the heartbeat's /fail ping follows."""
+    from airflow.sdk import DagRunState
+
+    from maintenance.results import CheckResult, ResultsStore, utcnow
+
+    pings = []
+    heartbeat = LocalServer(lambda request: (pings.append(request.path) or 200, {}, "OK"))
+    with SlackReceiver() as slack, heartbeat:
+        store_url = configure(tmp_path, monkeypatch, site.url, slack)
+        monkeypatch.setenv("AIRFLOW_CONN_HEARTBEAT", json.dumps({"conn_type": "http", "host": heartbeat.url}))
+        with open(tmp_path / "maintenance.yaml", "a") as config:
+            config.write("heartbeat: {slugs: {uptime_monitor: uptime}, late_after: {}}\n")
+        store = ResultsStore(store_url)
+
+        def watcher_sample(age_s):
+            store.record([CheckResult(check="db-health", status="ok", summary="HTTP 200",
+                                      time=utcnow() - timedelta(seconds=age_s))], dag_id="uptime_monitor",
+                         run_id=f"watcher__{age_s}", task_id="check_endpoints")
+
+        watcher_sample(45)        # the watcher stopped 45 s ago: more than 3 x 10 s
+        silent = uptime_dag().test()
+        still = uptime_dag().test()
+        watcher_sample(0)         # it sweeps again
+        back = uptime_dag().test()
+
+    assert silent.state == DagRunState.FAILED and still.state == DagRunState.FAILED
+    assert back.state == DagRunState.SUCCESS
+    texts = [m["text"] for m in slack.messages]
+    assert len(texts) == 2, texts     # paged once (the second silent run is the same incident), recovered once
+    assert "FAILING uptime.watcher" in texts[0] and "db-health" not in texts[0]
+    for cause in ("the triggerer is down", "the trigger is crashing", "uptime_monitor is paused"):
+        assert cause in texts[0]
+    assert "RECOVERED uptime.watcher" in texts[1]
+    assert pings.count("/uptime/fail") == 2 and pings.count("/uptime") == 1, pings
