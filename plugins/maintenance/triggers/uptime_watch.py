@@ -172,8 +172,14 @@ class _Watch:
         return self.modules
 
     async def _remember(self, key: str, value: Any) -> None:
-        if self.state_store is not None:
+        """Best effort: the alert state is already committed, and the event must still go out."""
+        if self.state_store is None:
+            return
+        try:
             await self.state_store.aset(key, value)
+        except Exception as exc:  # noqa: BLE001 - the API server may be restarting
+            log.warning("uptime watcher: asset state store not updated (%s: %s): a restart now would "
+                        "sweep at once and could not replay this event", key, type(exc).__name__)
 
     async def _recall(self, key: str) -> Any:
         return await self.state_store.aget(key) if self.state_store is not None else None
