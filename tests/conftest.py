@@ -36,6 +36,34 @@ def airflow_db() -> Path:
     return _home
 
 
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the local PostgreSQL (127.0.0.1:5432, trust auth), dropped after."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    name = f"maint_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not running on 127.0.0.1:5432 (.ci/run starts it): {exc}")
+    yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def results_url(request, tmp_path):
+    """The results store's URL on each database it runs on."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'results.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture(scope="module")
 def moto_url():
     """moto's S3 over HTTP, one server per test module."""

@@ -754,11 +754,18 @@ def _remember(path: Path) -> None:
     keep = last_valid_path(path)
     try:
         text = path.read_bytes()
-        if not keep.exists() or keep.read_bytes() != text:
-            keep.parent.mkdir(parents=True, exist_ok=True)
-            tmp = keep.with_suffix(keep.suffix + f".{os.getpid()}.tmp")
-            tmp.write_bytes(text)
-            tmp.replace(keep)   # atomic: a parallel parser never reads half a file
+        mode = path.stat().st_mode & 0o777   # it holds credentials: never more readable than the original
+        if keep.exists() and keep.read_bytes() == text:
+            if keep.stat().st_mode & 0o777 != mode:
+                os.chmod(keep, mode)
+            return
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        tmp = keep.with_suffix(keep.suffix + f".{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)   # a stale one would keep its old mode
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            out.write(text)
+        os.chmod(tmp, mode)
+        tmp.replace(keep)   # atomic: a parallel parser never reads half a file
     except OSError as exc:
         log.warning("could not keep a copy of the valid config at %s: %s", keep, exc.strerror)
 

@@ -13,13 +13,16 @@ a DAG. There is no DAG-level "run started" callback, hence the task-level on_exe
 for /start (on the worker, before the first root task runs) instead of an extra task per run.
 
 A ping is one short call (two tries); a missing connection means nothing happens, and an
-error is logged, never raised.
+error is logged, never raised. The ping URL's token is a secret (anyone holding it can
+report the DAGs healthy): it is masked in the task log and redacted from the error.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:   # imported when a ping is sent, not when a DAG file is parsed
     from maintenance.config import Heartbeat
@@ -29,6 +32,15 @@ log = logging.getLogger(__name__)
 PING_ATTEMPTS = 2   # one short call and one retry (timeout 5 s each)
 
 Event = Literal["start", "success", "fail"]
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def ping_tokens(base_url: str, slug: str = "") -> list[str]:
+    """The secrets of a ping URL: the last segment of the base's path (healthchecks.io's
+    /ping/<uuid>, hc-ping.com/<ping-key>) and a slug that is a check's UUID."""
+    last = urlsplit(base_url).path.strip("/").rsplit("/", 1)[-1]
+    tokens = [last] if last and last != "ping" else []
+    return tokens + [part for part in slug.split("/") if _UUID.fullmatch(part)]
 
 
 def ping_endpoint(settings: Heartbeat, dag_id: str, event: Event) -> str:
@@ -54,6 +66,7 @@ def ping(dag_id: str, event: Event) -> bool:
         except AirflowNotFoundException:
             log.debug("no '%s' connection: heartbeat ping skipped", settings.conn_id)
             return False
+        hook.add_secrets(*ping_tokens(hook.base_url, settings.slugs.get(dag_id, "")))
         hook.request("GET", ping_endpoint(settings, dag_id, event), expect_json=False)
         log.info("heartbeat ping sent: %s %s", dag_id, event)
         return True

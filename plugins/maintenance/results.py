@@ -132,7 +132,8 @@ alert_outbox = sa.Table(
     sa.Column("cancelled_at", sa.DateTime(timezone=True)),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
-    sa.Column("uncertain", sa.Integer, nullable=False, default=0),   # sends Slack may have received (hung)
+    # copies Slack may have shown: sends that got no answer, or a 200 without "ok" (at most two in all)
+    sa.Column("uncertain", sa.Integer, nullable=False, default=0),
     sa.Column("dead_at", sa.DateTime(timezone=True)),                # given up: kept, counted, reported
 )
 
@@ -142,6 +143,7 @@ delivery_gate = sa.Table(
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
     sa.Column("reason", sa.Text),
+    sa.Column("since", sa.DateTime(timezone=True)),   # first closed, kept while re-closed; cleared on delivery
 )
 
 _STATE_DEFAULTS = {"consecutive_failures": 0, "consecutive_successes": 0, "alerting": False,
@@ -453,8 +455,8 @@ class ResultsStore:
                *, uncertain: bool = False) -> None:
         """After a send: mark the claimed messages delivered, or release them for the next sender.
 
-        `uncertain`: the send may have reached Slack (it hung). Counted, so no message is
-        ever sent more than twice (see dead_letter_uncertain).
+        `uncertain`: the send may have reached Slack (no answer, or a 200 without "ok").
+        Counted, so no message is ever sent more than twice (see dead_letter).
         """
         values: dict[str, Any] = {"attempts": alert_outbox.c.attempts + 1}
         if delivered:
@@ -467,11 +469,13 @@ class ResultsStore:
             conn.execute(alert_outbox.update().where(alert_outbox.c.claim_token == token).values(**values))
 
     def dead_letter(self, *, max_age: timedelta, max_uncertain: int, now: datetime | None = None) -> int:
-        """Give up on messages older than max_age, or sent max_uncertain times without an answer."""
+        """Give up on messages older than max_age, or sent max_uncertain times without a clear
+        answer. A claim whose sender died (stale) does not keep a message alive."""
         now = now or utcnow()
         with self.engine.begin() as conn:
             return conn.execute(alert_outbox.update().where(
-                _PENDING, alert_outbox.c.claim_token.is_(None),
+                _PENDING,
+                sa.or_(alert_outbox.c.claim_token.is_(None), alert_outbox.c.claimed_at < now - CLAIM_STALE_AFTER),
                 sa.or_(alert_outbox.c.created_at < now - max_age, alert_outbox.c.uncertain >= max_uncertain),
             ).values(dead_at=now)).rowcount
 
@@ -482,20 +486,35 @@ class ResultsStore:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def undelivered(self) -> int:
+        """Messages still waiting for Slack (neither delivered, cancelled nor given up)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(alert_outbox).where(_PENDING)).scalar())
+
     def outbox(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(sa.select(alert_outbox).order_by(alert_outbox.c.id))]
 
     # -- delivery gate (Retry-After) ---------------------------------------------------------
-    def gate(self, name: str) -> datetime | None:
+    def gate(self, name: str) -> dict[str, Any] | None:
+        """The gate's row ({not_before, since, reason}), or None when it is open."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(delivery_gate.c.not_before).where(delivery_gate.c.name == name)).first()
-        return _aware(row[0]) if row else None
+            row = conn.execute(sa.select(delivery_gate).where(delivery_gate.c.name == name)).first()
+        if row is None:
+            return None
+        return {"not_before": _aware(row.not_before), "since": _aware(row.since), "reason": row.reason}
 
-    def close_gate(self, name: str, until: datetime, reason: str) -> None:
+    def close_gate(self, name: str, until: datetime, reason: str, now: datetime | None = None) -> None:
+        """Close (or re-close) the gate until `until`; `since` stays that of its first closing."""
+        with self.transaction() as conn:
+            since = conn.execute(sa.select(delivery_gate.c.since).where(delivery_gate.c.name == name)).scalar()
+            conn.execute(delivery_gate.delete().where(delivery_gate.c.name == name))
+            conn.execute(delivery_gate.insert().values(name=name, not_before=until, reason=reason,
+                                                       since=since or now or utcnow()))
+
+    def open_gate(self, name: str) -> None:
         with self.transaction() as conn:
             conn.execute(delivery_gate.delete().where(delivery_gate.c.name == name))
-            conn.execute(delivery_gate.insert().values(name=name, not_before=until, reason=reason))
 
     # -- reviews (issue 9) ----------------------------------------------------------------------
     def previous(self, check: str, *, not_run: str | None, statuses: tuple[str, ...] = ("ok", "warn", "fail"),

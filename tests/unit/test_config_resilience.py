@@ -110,3 +110,22 @@ def test_a_host_name_dns_cannot_carry_is_a_config_error(tmp_path):
     path.write_text(BASE + 'endpoints: [{name: h, url: "https://' + "a" * 70 + '.example/", conditions: ["[STATUS] == 200"]}]\n')
     with pytest.raises(ConfigError, match=r"endpoints\[0\]\.url: not a valid host name"):
         load_config(path)
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o400])
+def test_the_kept_copy_is_never_more_readable_than_the_config(config_file, mode):
+    """The config holds endpoint credentials: its kept copy has the original's mode (issue 18, item 11)."""
+    keep = last_valid_path(config_file)
+    keep.write_text(GOOD)            # a copy kept, world-readable, by an earlier build
+    os.chmod(keep, 0o644)
+    os.chmod(config_file, mode)
+    get_config()
+    assert oct(os.stat(keep).st_mode & 0o777) == oct(mode)      # same content: the mode is still corrected
+    config_module._cache.clear()
+    os.chmod(config_file, 0o600)
+    config_file.write_text(GOOD + "alerting: {failure_threshold: 2}\n")
+    os.chmod(config_file, mode)
+    os.utime(config_file, (2, 2))
+    get_config()
+    assert keep.read_text().endswith("failure_threshold: 2}\n")
+    assert oct(os.stat(keep).st_mode & 0o777) == oct(mode)      # a new copy: written with the mode

@@ -128,3 +128,47 @@ def test_prune_results_keeps_retention_days(config_file, tmp_path):
                   CheckResult("new", "ok", "new", time=now - timedelta(days=29))])
     assert PruneResultsOperator(task_id="prune").execute({}) == 1
     assert [r["check_name"] for r in store.history()] == ["new"]
+
+
+def test_a_failing_heartbeat_endpoint_leaves_no_token_in_the_task_log(airflow_db, config_file, monkeypatch,
+                                                                     capfd, caplog):
+    """Issue 18, item 10: the ping URL's token (/ping/<token>/start) is a secret. A dag.test()
+    of uptime_monitor whose heartbeat endpoint fails (and echoes the path in its error) leaves
+    it nowhere in the task log."""
+    import logging
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk._shared.secrets_masker import redact as airflow_redact
+
+    token = "4c3a1f0e-9b8d-4e2f-a7c6-5d4e3f2a1b0c"
+
+    def failing(request):
+        return 500, {"Content-Type": "application/json"}, json.dumps({"error": f"no such check: {request.path}"})
+
+    with LocalServer(failing) as pings, LocalServer(lambda r: (200, {"Content-Type": "text/plain"}, "up")) as site:
+        config_file(f"""
+            endpoints: [{{name: home, url: "{site.url}/", conditions: ["[STATUS] == 200"]}}]
+            heartbeat: {{late_after: {{}}}}
+        """)
+        monkeypatch.delenv("AIRFLOW_CONN_SLACK_ALERTS", raising=False)
+        monkeypatch.setenv("AIRFLOW_CONN_HEARTBEAT", json.dumps(
+            {"conn_type": "http", "host": f"{pings.url}/ping/{token}"}))
+        dag = DagBag(dag_folder=str(DAGS / "uptime_monitor.py")).dags["uptime_monitor"]
+        with caplog.at_level(logging.INFO):
+            run = dag.test()
+    out, err = capfd.readouterr()
+    logs = "\n".join((out, err, caplog.text))
+    assert run.state == "success"                                       # a failing heartbeat fails nothing
+    starts = [r.path for r in pings.requests if r.path.endswith("/start")]
+    assert starts == [f"/ping/{token}/start"] * heartbeat.PING_ATTEMPTS   # the ping went out, and failed
+    assert "heartbeat ping uptime_monitor start not sent" in logs and "HTTP 500" in logs, logs[-3000:]
+    assert token not in logs
+    assert token not in airflow_redact(f"GET {pings.url}/ping/{token}/fail")   # registered with the masker
+
+
+def test_ping_tokens_are_the_url_token_and_uuid_slugs():
+    assert heartbeat.ping_tokens("https://hc.example.org/ping/abc-123") == ["abc-123"]
+    assert heartbeat.ping_tokens("https://hc-ping.com/KEY123", "uptime") == ["KEY123"]
+    slug = "4c3a1f0e-9b8d-4e2f-a7c6-5d4e3f2a1b0c"
+    assert heartbeat.ping_tokens("https://hc.example.org/ping/", slug) == [slug]
+    assert heartbeat.ping_tokens("https://hc.example.org") == []

@@ -5,7 +5,8 @@ Nothing is doubled: claims stop two senders taking the same rows, and a send tha
 been received (Slack hung) is sent at most once more. Nothing storms: Retry-After closes a
 gate in the store that every sender respects; permanent refusals are not retried in a loop;
 a message older than alerting.outbox_max_age is dead-lettered (kept, counted, reported by
-maintenance_daily's review_critical_alerts).
+maintenance_daily's review_critical_alerts). The gate is closed for at most MAX_GATE, then
+Slack is probed again; the message that gets through says how long it was gated.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 SLACK_POLICY = RetryPolicy(timeout=10, attempts=3, backoff_base=1.0, backoff_max=8.0)
 GATE = "slack"              # the delivery_gate row of the Slack webhook
 MAX_INLINE_WAIT = 10.0      # a longer Retry-After ends this delivery; the next one waits for the gate
+MAX_GATE = 3600.0           # a longer Retry-After closes the gate this long, then Slack is probed again
 MAX_UNCERTAIN_SENDS = 2     # a message Slack may have received is sent at most twice in all
 
 
@@ -49,9 +51,10 @@ def ui_base_url(config: MaintenanceConfig) -> str:
 
 
 def send_message(config: MaintenanceConfig, rows: list[dict[str, Any]], *, sender: Sender | None = None,
-                 sleep: Callable[[float], None] = time.sleep, now: datetime | None = None) -> Outcome:
+                 sleep: Callable[[float], None] = time.sleep, now: datetime | None = None,
+                 gated_for: float | None = None) -> Outcome:
     """Post one grouped message for these outbox rows, retrying what is transient."""
-    text, blocks = build_message(rows, config, ui_base=ui_base_url(config), now=now)
+    text, blocks = build_message(rows, config, ui_base=ui_base_url(config), now=now, gated_for=gated_for)
     try:
         sender = sender or _default_sender(config)
     except SlackNotConfigured as exc:
@@ -95,19 +98,25 @@ def deliver(store: ResultsStore, config: MaintenanceConfig, *, channel: str = "n
     now = now or utcnow()
     dead = store.dead_letter(max_age=config.alerting.outbox_max_age, max_uncertain=MAX_UNCERTAIN_SENDS, now=now)
     if dead:
-        log.error("%d undelivered Slack message(s) dead-lettered (older than %s, or sent %d times without an "
-                  "answer); review_critical_alerts reports them", dead, config.alerting.outbox_max_age,
+        log.error("%d undelivered Slack message(s) dead-lettered (older than %s, or sent %d times without a "
+                  "clear answer); review_critical_alerts reports them", dead, config.alerting.outbox_max_age,
                   MAX_UNCERTAIN_SENDS)
     gate = store.gate(GATE)
-    if gate is not None and gate > now:
-        log.warning("Slack asked us to wait until %s (Retry-After): messages kept for then", gate.isoformat())
+    if gate is not None and gate["not_before"] > now:
+        log.warning("Slack asked us to wait until %s (Retry-After): messages kept for then",
+                    gate["not_before"].isoformat())
         return 0
     token, rows = store.claim(channel, task=task, now=now)
     if not rows:
         return 0
-    outcome = send_message(config, rows, sender=sender, sleep=sleep, now=now)
+    gated_for = (now - gate["since"]).total_seconds() if gate is not None and gate["since"] else None
+    outcome = send_message(config, rows, sender=sender, sleep=sleep, now=now, gated_for=gated_for)
     if outcome.retry_after is not None:
-        store.close_gate(GATE, now + timedelta(seconds=outcome.retry_after), outcome.error or "")
+        # Never longer than MAX_GATE: a year-long Retry-After from a proxy must not silence Slack for a year.
+        wait = min(outcome.retry_after, MAX_GATE)
+        store.close_gate(GATE, now + timedelta(seconds=wait), outcome.error or "", now=now)
+    elif outcome.delivered and gate is not None:
+        store.open_gate(GATE)
     store.settle(token, delivered=outcome.delivered, error=outcome.error, now=now, uncertain=outcome.uncertain)
     if not outcome.delivered:
         log.warning("kept %d undelivered item(s) for the next message", len(rows))

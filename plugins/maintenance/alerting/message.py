@@ -49,8 +49,9 @@ def _runbook_link(runbook: str | None, ui_base: str) -> str:
 
 
 def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_base: str,
-                  now: datetime | None = None) -> tuple[str, list[dict[str, Any]]]:
-    """(plain-text fallback, Block Kit blocks) for a batch of outbox payloads."""
+                  now: datetime | None = None, gated_for: float | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """(plain-text fallback, Block Kit blocks) for a batch of outbox payloads; `gated_for`:
+    seconds Slack's Retry-After kept every message back, said on the first line after the title."""
     now = now or utcnow()
     payloads = [r["payload"] for r in rows]
     failing = sum(1 for p in payloads if p["kind"] in ("alert", "reminder", "crash", "late", "config"))
@@ -60,6 +61,10 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
         else f"{site}: {recovered} recovered" if recovered else f"{site}: {_first_line(payloads[0].get('summary', ''))}"
     text_lines = [title]
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
+    if gated_for:
+        text_lines.append(f"Slack asked us to wait (HTTP 429 Retry-After): gated for {format_duration(gated_for)}, "
+                          "so what follows may be late.")
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text_lines[-1]}]})
     for payload in payloads[:MAX_CHECKS_PER_MESSAGE]:
         kind = payload["kind"] if payload["kind"] in _VERB else "report"
         if kind == "diagnosis":   # runbooks (issue 10): body rendered and escaped by checks/diagnosis.render()

@@ -45,6 +45,7 @@ class PolicyHttpHook(HttpHook):
         self.policy = policy
         self._session: requests.Session | None = None
         self._secrets: list[str] = []
+        self._more_secrets: list[str] = []
 
     def get_connection(self, conn_id: str) -> Any:  # type: ignore[override]
         if self._connection is not None and conn_id == self.http_conn_id:
@@ -73,12 +74,22 @@ class PolicyHttpHook(HttpHook):
             self._session = self.get_conn()
         return self._session
 
+    def add_secrets(self, *secrets: str) -> None:
+        """Values of this connection beyond login and password that are secrets (a token in
+        the host's path): registered with Airflow's secret masker, redacted from its errors."""
+        from airflow.sdk.log import mask_secret
+
+        for secret in secrets:
+            if secret and secret not in self._more_secrets:
+                mask_secret(secret)
+                self._more_secrets.append(secret)
+
     def request(self, method: str, endpoint: str, *, expect_json: bool = True, **kwargs: Any) -> Any:
         """One call under the policy; returns parsed JSON (or the response), raises ProviderError."""
         session = self.session
         url = endpoint if endpoint.startswith(("http://", "https://")) else self.url_from_endpoint(endpoint)
         return send(session, method, url, policy=self.policy, conn_id=self.http_conn_id,
-                    secrets=self._secrets, expect_json=expect_json, **kwargs)
+                    secrets=[*self._secrets, *self._more_secrets], expect_json=expect_json, **kwargs)
 
     def get_json(self, endpoint: str, **kwargs: Any) -> Any:
         return self.request("GET", endpoint, **kwargs)

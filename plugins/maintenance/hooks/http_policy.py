@@ -15,12 +15,14 @@ import base64
 import errno
 import functools
 import logging
+import math
 import random
 import re
 import socket
 import ssl
 import time
 from dataclasses import dataclass
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterable
 from urllib.parse import quote, quote_plus
@@ -151,18 +153,29 @@ def classify_status(status: int) -> str | None:
     return None
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds, from either of its two forms (delta-seconds or HTTP date)."""
+RETRY_AFTER_MAX = 86400.0   # a Retry-After past a day is read as a day; callers cap it lower still
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After in seconds, from either of its two forms (delta-seconds or HTTP date),
+    bounded to [0, RETRY_AFTER_MAX]. None when absent or unusable (not a number or a date,
+    negative, inf, NaN): the caller then backs off by its own default."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)                       # delta-seconds (a decimal point tolerated)
     except ValueError:
         pass
+    else:
+        return min(seconds, RETRY_AFTER_MAX) if math.isfinite(seconds) and seconds >= 0 else None
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
+        when = parsedate_to_datetime(value)
+        if when.tzinfo is None:                     # "-0000": UTC, says RFC 5322
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX) if math.isfinite(seconds) else None
 
 
 def send(session: Any, method: str, url: str, *, policy: RetryPolicy = DEFAULT_POLICY,

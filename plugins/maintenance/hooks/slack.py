@@ -3,8 +3,9 @@
 Slack's incoming webhooks answer 200 "ok" and nothing else means delivered. 429 carries
 Retry-After; 5xx and an unreachable host are transient; 400 invalid_payload, 403
 invalid_token / action_prohibited, 404 no_service and 410 channel_is_archived are permanent:
-retrying them in a loop only adds noise. A send that times out may have been received
-(Slack accepted it and hung): it is `uncertain`, and never retried inside the same delivery.
+retrying them in a loop only adds noise. A send that may have been received
+(Slack took it and hung or closed without answering, or answered 200 without "ok") is
+`uncertain`: never retried inside the same delivery, and sent at most twice in all.
 
 The webhook URL is a credential: it is registered with Airflow's secret masker before any
 request, slack_sdk's own retries (which log the URL) are off, and its logger is filtered.
@@ -22,6 +23,7 @@ from maintenance.hooks.http_policy import parse_retry_after, redact
 log = logging.getLogger(__name__)
 
 PERMANENT_STATUSES = {400, 403, 404, 410}
+DEFAULT_RETRY_AFTER = 60.0   # a 429 whose Retry-After is absent or unusable ("inf", not a date)
 
 
 class SlackNotConfigured(Exception):
@@ -86,6 +88,18 @@ def _timed_out(exc: BaseException) -> bool:
     return False
 
 
+def _sent_unanswered(exc: BaseException) -> bool:
+    """The whole request reached Slack and no answer came: it may have been posted.
+
+    urllib wraps every error up to the end of sending in URLError (refused, DNS, TLS, a reset
+    while writing); what it raises unwrapped (the peer closed without an answer, a reset or a
+    timeout while reading) came after Slack had the message."""
+    from http.client import HTTPException
+    from urllib.error import URLError
+
+    return _timed_out(exc) or (isinstance(exc, (OSError, HTTPException)) and not isinstance(exc, URLError))
+
+
 def slack_sender(conn_id: str, timeout: float) -> Sender:
     """A send(text, blocks) through SlackWebhookHook; raises SlackNotConfigured or SlackSendError."""
     from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
@@ -119,18 +133,21 @@ def slack_sender(conn_id: str, timeout: float) -> Sender:
             if _timed_out(exc):
                 raise SlackSendError(f"Slack did not answer in {timeout:g}s (it may have received it): {what}",
                                      False, uncertain=True) from None
+            if _sent_unanswered(exc):
+                raise SlackSendError(f"Slack closed the connection without an answer (it may have received it): "
+                                     f"{what}", False, uncertain=True) from None
             raise SlackSendError(f"Slack unreachable: {what}", True) from None
         body = redact(str(response.body or "")[:200], secrets)
         status = response.status_code
         if status == 200 and body.strip() == "ok":
             return
-        if status == 200:
-            raise SlackSendError(f"Slack answered 200 without 'ok': {body!r}", False)
+        if status == 200:   # taken, maybe shown: it counts toward the message's two copies
+            raise SlackSendError(f"Slack answered 200 without 'ok': {body!r}", False, uncertain=True)
         if status == 429:
             retry_after = parse_retry_after((response.headers or {}).get("Retry-After")
                                             or (response.headers or {}).get("retry-after"))
             raise SlackSendError(f"Slack answered HTTP 429 (rate limited): {body}", True,
-                                 retry_after=retry_after if retry_after is not None else 60.0)
+                                 retry_after=DEFAULT_RETRY_AFTER if retry_after is None else retry_after)
         permanent = status in PERMANENT_STATUSES
         raise SlackSendError(f"Slack answered HTTP {status}: {body}" + (" (permanent)" if permanent else ""),
                              status >= 500)
