@@ -1,6 +1,8 @@
 """Monthly, the 1st at 05:00 UTC: audit, performance review, security scan, backup verification,
 dependencies, traffic analytics; then the monthly report with its director's summary."""
 
+from datetime import timedelta
+
 from maintenance.operators.analytics import AppAnalyticsOperator, TrafficAnalyticsOperator
 from maintenance.operators.audit import FullSystemAuditOperator
 from maintenance.operators.backups import VerifyBackupsOperator
@@ -14,7 +16,8 @@ with MaintenanceDAG(**dag_settings("maintenance_monthly", schedule="0 5 1 * *", 
     checks = [
         FullSystemAuditOperator(task_id="full_system_audit"),
         PerformanceReviewOperator(task_id="performance_optimization_review", period="month"),
-        SecurityScanOperator(task_id="security_scan"),
+        # Each site has its deadline (security_scan.site_deadline); this bounds the task as a whole.
+        SecurityScanOperator(task_id="security_scan", execution_timeout=timedelta(hours=1)),
         VerifyBackupsOperator(task_id="verify_backups"),
         DependencyScanOperator(task_id="dependency_updates"),
         TrafficAnalyticsOperator(task_id="traffic_analytics", kind="monthly"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 import threading
 import time
 from typing import Any, Callable
@@ -84,14 +85,16 @@ class RawServer:
     mid-answer (BrokenPipe, reset) ends that connection quietly.
     """
 
-    def __init__(self, handler: Callable[[str, str, dict[str, str], socket.socket], None]) -> None:
+    def __init__(self, handler: Callable[[str, str, dict[str, str], socket.socket], None],
+                 ssl_context: Any = None) -> None:
         self.handler = handler
+        self.ssl_context = ssl_context          # an ssl.SSLContext (server side): HTTPS
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}"
         self._stopped = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -106,6 +109,8 @@ class RawServer:
     def _one(self, conn: socket.socket) -> None:
         with conn:
             try:
+                if self.ssl_context is not None:
+                    conn = self.ssl_context.wrap_socket(conn, server_side=True)
                 data = b""
                 while b"\r\n\r\n" not in data:
                     chunk = conn.recv(65536)
@@ -124,7 +129,7 @@ class RawServer:
                     rest += chunk
                 self.requests.append((method, path, headers))
                 self.handler(method, path, headers, conn)
-            except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+            except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError, ssl.SSLError):
                 pass
 
     def __enter__(self) -> "RawServer":
@@ -176,6 +181,16 @@ def trickle(sock: socket.socket, seconds: float = 30.0) -> None:
     while time.monotonic() < deadline:
         sock.sendall(b"y" * 100)
         time.sleep(0.1)
+
+
+def drip(sock: socket.socket, interval: float = 2.0, seconds: float = 60.0) -> None:
+    """A page whose body drips one byte every `interval` s (each read returns before any read
+    timeout), for `seconds`, then ends short of its Content-Length."""
+    sock.sendall(head("200 OK", "text/plain", 10 ** 6))
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sock.sendall(b"[")
+        time.sleep(interval)
 
 
 def login_site(post_answer: Callable[[socket.socket], None]) -> Callable[[str, str, dict[str, str], socket.socket], None]:

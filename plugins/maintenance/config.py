@@ -486,6 +486,9 @@ class SecurityScan(Strict):
     exposed_paths: list[ExposedPath] = []       # besides /.git/config and the .env variants
     tls_warn_days: int = Field(30, ge=1)
     ca_file: str | None = None                  # extra CA bundle for sites on a private CA
+    # Everything one site's scan asks (pages, redirects, CORS, paths) ends by then: a site that
+    # drips its answer is reported as timed out instead of holding the task.
+    site_deadline: PositiveDuration = Field(timedelta(minutes=2), le=timedelta(minutes=10))
     check_atlas_access_list: bool = True        # atlas: section + connection needed
     check_buckets: bool = True                  # storage: buckets (S3 public access block, R2 r2.dev access)
 

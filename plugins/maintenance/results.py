@@ -8,6 +8,7 @@ It also keeps each check's alert state and the Slack outbox (alerting.py).
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -237,6 +238,26 @@ check_daily_done = sa.Table(
 )
 
 
+def json_safe(value: Any) -> Any:
+    """`value` as JSON can hold it and read it back: NaN and +-Infinity (which json.dumps writes
+    as bare tokens that Postgres refuses and SQLite's JSON functions call malformed) become
+    None; what JSON has no type for becomes its str()."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+def dump_json(value: Any) -> str:
+    """The results store's JSON serializer: json_safe, then strict (allow_nan=False)."""
+    return json.dumps(json_safe(value), allow_nan=False)
+
+
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite returns naive datetimes; everything here is UTC.
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
@@ -258,7 +279,8 @@ class ResultsStore:
     """
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
-        kwargs: dict[str, Any] = {"future": True}
+        # Every JSON column goes through dump_json: the store never writes what it cannot read back.
+        kwargs: dict[str, Any] = {"future": True, "json_serializer": dump_json}
         self.sqlite = url.startswith("sqlite")
         if self.sqlite:
             # Parallel tasks share the file: wait for locks instead of failing at once.

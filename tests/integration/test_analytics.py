@@ -106,6 +106,22 @@ def test_plausible_rows_with_short_metric_lists_count_as_zero(plausible):
     assert result.evidence["daily"][0] == {"date": "2026-04-27", "visitors": 7.0, "pageviews": 0.0}
 
 
+@pytest.mark.parametrize("row", [{"metrics": {"visitors": 5}, "dimensions": []}, {"metrics": 5, "dimensions": 7}])
+def test_plausible_rows_of_another_shape_are_read_not_trusted(plausible, row):
+    # Issue 18 item 5: a field that should be a list may be an object, a number or a string.
+    plausible.faults = [(200, json.dumps({"results": [row]}))]
+    [result] = traffic_analytics(config(PLAUSIBLE), "weekly", START, END)
+    assert result.status == "ok" and totals(result)["visitors"]["value"] == 0, result.summary
+
+
+def test_ga4_answers_of_another_shape_are_read_not_trusted(ga4):
+    ga4.faults = [(200, json.dumps({"metricHeaders": 3, "rows": [{"metricValues": {"value": "1"}}]})),
+                  (200, json.dumps({"metricHeaders": [{"name": "activeUsers"}], "rows": [{"metricValues": 7,
+                                                                                         "dimensionValues": 1}]}))]
+    [result] = traffic_analytics(config(GA4), "weekly", START, END)
+    assert result.status == "ok" and totals(result)["visitors"]["value"] == 0, result.summary
+
+
 GA4 = {"ga4": {"property_id": "123456789", "top": 5}}
 
 

@@ -66,6 +66,31 @@ def test_the_admin_log_is_aggregated_in_mongodb(audit_log):
     assert names.count("aggregate") == 4 and "find" not in names
 
 
+def test_documents_of_another_shape_are_read_and_the_raise_still_flagged(mongo_auth_server, monkeypatch):  # noqa: F811
+    # Issue 18 item 5: the app stores the target user (and sometimes the user, the role) as an object.
+    at = NOW - timedelta(days=1)
+    mongo_auth_server.seed("app", "admin_audit", [
+        {"user": {"id": 1, "email": "ann@shop.example"}, "action": "role_change",
+         "target_user": {"id": 7, "email": "mallory@shop.example"}, "new_role": "admin", "timestamp": at},
+        {"user": "ann", "action": "role_change", "target_user": ["eve@shop.example"],
+         "new_role": {"name": "Admin"}, "timestamp": at + timedelta(minutes=1)},
+        {"user": "ann", "action": "role_change", "target_user": {"id": 9, "email": "ops@shop.example"},
+         "new_role": "admin", "timestamp": at + timedelta(minutes=2)},            # a planned admin
+        {"user": {"id": 1}, "action": ["login"], "success": False, "timestamp": at + timedelta(minutes=3)},
+        {"user": 42, "action": "login", "success": False, "timestamp": at + timedelta(minutes=4)}])
+    for key, value in mongo_auth_server.airflow_env("mongo_default").items():
+        monkeypatch.setenv(key, value)
+    logs = config(expected_admins=["ops@shop.example"], max_failed_logins_per_hour=5).security_logs
+    actions, roles, logins = admin_log(logs, START, NOW, "maintenance_weekly")
+    assert (roles.status, roles.metrics) == ("fail", {"role_changes": 3, "raised_to_admin": 2}), roles.summary
+    assert "mallory@shop.example (7) made admin by ann@shop.example (1)" in roles.summary
+    assert "eve@shop.example made Admin by ann" in roles.summary and "ops@shop.example" not in roles.summary
+    assert actions.status == "ok" and "ann@shop.example (1): role_change x1" in actions.summary
+    assert logins.status == "ok" and logins.metrics["failed_logins"] == 2     # an array matches its item
+    from maintenance.checks.security_logs import logs_summary
+    assert "1 unexpected finding" in logs_summary([actions, roles, logins], START, NOW).summary
+
+
 def test_field_names_come_from_the_config(mongo_auth_server, monkeypatch):  # noqa: F811
     docs = [{"who": "zed", "what": "signin", "at": NOW - timedelta(hours=2), "ok": False} for _ in range(3)]
     docs.append({"who": "zed", "what": "grant", "whom": "yan", "role": "owner", "at": NOW - timedelta(hours=1)})

@@ -56,7 +56,7 @@ def tls_context(ca, *, legacy=False, days=400):
     return context
 
 
-def config_for(tmp_path, ca, sites, extra=""):
+def config_for(tmp_path, ca, sites, extra="", deadline=None):
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     path = tmp_path / "m.yaml"
@@ -66,7 +66,7 @@ def config_for(tmp_path, ca, sites, extra=""):
         security_scan:
           ca_file: {ca_file}
           sites: {json.dumps(sites)}
-    """) + textwrap.dedent(extra))
+    """) + (f"  site_deadline: {deadline}\n" if deadline else "") + textwrap.dedent(extra))
     return load_config(path)
 
 
@@ -172,3 +172,64 @@ def test_atlas_open_access_list_public_r2_and_s3_without_block(ca, tmp_path, sto
     assert buckets["security.s3.open-bucket.public_access"].status == "fail"
     assert buckets["security.s3.closed-bucket.public_access"].status == "ok"
     assert buckets["security.s3.elsewhere.public_access"].status == "skipped"
+
+
+# -- issue 18 item 6: a site that drips or sends gigabytes never holds the scan --------------------
+def hostile_scan_site(answer):
+    """Raw HTTPS: the home page's headers at once (then `answer` writes the body), every probed path too."""
+    from hostile_site import head
+
+    def handler(method, path, headers, sock):
+        answer(sock) if path in ("/", "/.git/config") else sock.sendall(head("404 Not Found", "text/html", 0))
+    return handler
+
+
+def test_a_site_dripping_a_byte_every_two_seconds_is_cut_at_its_deadline(ca, tmp_path, store_env):
+    import time
+
+    from hostile_site import RawServer, drip
+
+    with RawServer(hostile_scan_site(lambda sock: drip(sock, interval=2.0, seconds=60)),
+                   ssl_context=tls_context(ca)) as site:
+        config = config_for(tmp_path, ca, [{"url": site.url + "/", "http_url": f"http://127.0.0.1:{free_port()}/"}],
+                            deadline="6s")
+        started = time.monotonic()
+        results = by_check(site_checks(config.security_scan.sites[0], config, runbook="maintenance_monthly",
+                                       run_id="m1"))
+        took = time.monotonic() - started
+    assert took < 20, f"the scan took {took:.0f} s against a deadline of 6 s"
+    assert results["headers"].evidence["grade"], results["headers"].summary    # headers need no body
+    exposed = results["exposed_files"]
+    assert exposed.status == "warn" and exposed.reason == "probe_errors", exposed.summary
+    assert any("the scan's deadline of 6 s passed" in e or "still arriving at the deadline" in e
+               for e in exposed.evidence["errors"]), exposed.evidence["errors"]
+
+
+def test_a_huge_home_page_and_probed_path_are_never_read_whole(ca, tmp_path, store_env):
+    import tracemalloc
+
+    from hostile_site import RawServer, huge_answer
+
+    size = 256 * 1024 * 1024
+    with RawServer(hostile_scan_site(lambda sock: huge_answer(sock, size)), ssl_context=tls_context(ca)) as site:
+        config = config_for(tmp_path, ca, [{"url": site.url + "/", "http_url": f"http://127.0.0.1:{free_port()}/"}])
+        tracemalloc.start()
+        try:
+            results = by_check(site_checks(config.security_scan.sites[0], config, runbook="maintenance_monthly",
+                                           run_id="m1"))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024, f"peak {peak / 2**20:.0f} MB of Python memory for a {size >> 20} MB page"
+    assert results["headers"].status in ("ok", "warn") and results["exposed_files"].status != "fail", \
+        results["exposed_files"].summary
+
+
+def test_the_security_scan_task_has_an_execution_timeout():
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    dags = Path(__file__).resolve().parents[2] / "dags"
+    dag = DagBag(dag_folder=str(dags / "maintenance_monthly.py")).dags["maintenance_monthly"]
+    assert dag.get_task("security_scan").execution_timeout == timedelta(hours=1)

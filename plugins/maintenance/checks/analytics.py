@@ -5,7 +5,9 @@ period before; their answers become one CheckResult (analytics.<kind>.traffic) w
 evidence carries what the report shows (totals with the change in percent, visitors and
 page views per day, top pages and sources, goal conversions, events). Answers are read
 defensively: Plausible's metrics are positional, GA4's values are strings and its `rows`
-is absent when there is no data; a day without a row counts as zero.
+is absent when there is no data; a day without a row counts as zero. A value that is not a
+finite number (NaN, Infinity, also as the strings "NaN", "Infinity") is set aside where it is
+read: counted as zero, named in evidence["not_finite"], and the result is a warn saying so.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
+from maintenance.checks.fields import listed, not_finite, number
 from maintenance.results import CheckResult
 
 
@@ -27,14 +30,24 @@ def change_pct(current: float | None, previous: float | None) -> float | None:
     return round(100.0 * (current - previous) / previous, 1)
 
 
-def number(value: Any) -> float:
-    """A metric value as a number: GA4 sends strings ("123", "0.45"); missing or odd is 0."""
-    if value is None or value == "":
-        return 0.0
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
+def metric(value: Any, where: str, rejected: list[str]) -> float:
+    """A provider's metric value as a number (GA4 sends strings); one that is not finite is
+    recorded in `rejected` as "where = value" and counts as 0."""
+    if not_finite(value):
+        rejected.append(f"{where} = {str(value)[:24]}")
+    return number(value)
+
+
+def not_finite_warning(result: CheckResult, rejected: list[str],
+                       what: str = "value(s) not a finite number, counted as 0") -> CheckResult:
+    """The result, marked when values were set aside: warn (unless worse), named in its evidence."""
+    if rejected:
+        result.evidence["not_finite"] = rejected[:50]
+        result.metrics["not_finite"] = len(rejected)
+        result.summary += f"; {len(rejected)} {what}: " + "; ".join(rejected[:5])
+        if result.status == "ok":
+            result.status, result.reason = "warn", "not_finite"
+    return result
 
 
 def _total(key: str, label: str, value: float | None, previous: float | None, unit: str = "",
@@ -93,21 +106,28 @@ def plausible_queries(site_id: str, start: datetime, end: datetime, top: int) ->
     }
 
 
-def _plausible_rows(answer: dict[str, Any], metrics: list[str]) -> list[tuple[list[Any], dict[str, float]]]:
+def _plausible_rows(answer: dict[str, Any], metrics: list[str], name: str = "",
+                    rejected: list[str] | None = None) -> list[tuple[list[Any], dict[str, float]]]:
+    rejected = [] if rejected is None else rejected
     rows = []
-    for row in answer.get("results") or []:
+    for row in listed(answer.get("results")):
         if not isinstance(row, dict):
             continue
-        values = row.get("metrics") or []
-        rows.append((row.get("dimensions") or [], {m: number(values[i]) if i < len(values) else 0.0
-                                                     for i, m in enumerate(metrics)}))
+        values, dims = listed(row.get("metrics")), listed(row.get("dimensions"))
+        where = f"{name} {dims[0]}".strip() if dims else name
+        rows.append((dims, {m: metric(values[i], f"{where}: {m}", rejected) if i < len(values) else 0.0
+                            for i, m in enumerate(metrics)}))
     return rows
 
 
 def from_plausible(kind: str, start: datetime, end: datetime, answers: dict[str, dict[str, Any]],
                    queries: dict[str, dict[str, Any]]) -> CheckResult:
+    rejected: list[str] = []
+    parsed = {name: _plausible_rows(answers[name], queries[name]["metrics"], name, rejected) for name in queries
+              if name in answers}
+
     def rows(name: str) -> list[tuple[list[Any], dict[str, float]]]:
-        return _plausible_rows(answers[name], queries[name]["metrics"])
+        return parsed.get(name, [])
 
     def totals_of(name: str) -> dict[str, float] | None:
         found = rows(name)
@@ -129,13 +149,13 @@ def from_plausible(kind: str, start: datetime, end: datetime, answers: dict[str,
     per_day = {str(d[0])[:10]: v for d, v in rows("daily") if d}
     daily = [{"date": day.isoformat(), "visitors": per_day.get(day.isoformat(), {}).get("visitors", 0.0),
               "pageviews": per_day.get(day.isoformat(), {}).get("pageviews", 0.0)} for day in period_days(start, end)]
-    return traffic_result(
+    return not_finite_warning(traffic_result(
         kind, "plausible", start, end, totals, daily,
         top_pages=[{"page": str(d[0]), "visitors": v["visitors"], "pageviews": v["pageviews"]} for d, v in rows("pages") if d],
         top_sources=[{"source": str(d[0]), "visitors": v["visitors"]} for d, v in rows("sources") if d],
         goals=[{"goal": str(d[0]), "visitors": v["visitors"], "events": v["events"],
                 "conversion_rate": v["conversion_rate"]} for d, v in rows("goals") if d],
-    )
+    ), rejected)
 
 
 # -- GA4 Data API runReport -----------------------------------------------------------------------------
@@ -169,23 +189,30 @@ def ga4_requests(start: datetime, end: datetime, top: int) -> dict[str, dict[str
     }
 
 
-def _ga4_rows(answer: dict[str, Any]) -> list[tuple[list[str], dict[str, float]]]:
+def _ga4_rows(answer: dict[str, Any], name: str = "",
+              rejected: list[str] | None = None) -> list[tuple[list[str], dict[str, float]]]:
     """(dimension values, {metric: number}) per row; metric names from metricHeaders (strings
     converted); no `rows` key means no data."""
-    names = [h.get("name") for h in answer.get("metricHeaders") or [] if isinstance(h, dict)]
+    rejected = [] if rejected is None else rejected
+    names = [str(h.get("name")) for h in listed(answer.get("metricHeaders")) if isinstance(h, dict) and h.get("name")]
     rows = []
-    for row in answer.get("rows") or []:
+    for row in listed(answer.get("rows")):
         if not isinstance(row, dict):
             continue
-        dims = [str(d.get("value", "")) for d in row.get("dimensionValues") or [] if isinstance(d, dict)]
-        values = [d.get("value") if isinstance(d, dict) else None for d in row.get("metricValues") or []]
-        rows.append((dims, {n: number(values[i]) if i < len(values) else 0.0 for i, n in enumerate(names) if n}))
+        dims = [str(d.get("value", "")) for d in listed(row.get("dimensionValues")) if isinstance(d, dict)]
+        values = [d.get("value") if isinstance(d, dict) else None for d in listed(row.get("metricValues"))]
+        where = f"{name} {dims[0]}".strip() if dims else name
+        rows.append((dims, {n: metric(values[i], f"{where}: {n}", rejected) if i < len(values) else 0.0
+                            for i, n in enumerate(names)}))
     return rows
 
 
 def from_ga4(kind: str, start: datetime, end: datetime, answers: dict[str, dict[str, Any]]) -> CheckResult:
+    rejected: list[str] = []
+    parsed = {name: _ga4_rows(answer, name, rejected) for name, answer in answers.items()}
+
     def totals_of(name: str) -> dict[str, float] | None:
-        found = _ga4_rows(answers[name])
+        found = parsed[name]
         return found[0][1] if found else None
 
     # No rows: GA4 had no data in that range, i.e. zero (the change is then not computable).
@@ -198,21 +225,21 @@ def from_ga4(kind: str, start: datetime, end: datetime, answers: dict[str, dict[
         _total("events", "Events", now.get("eventCount", 0.0), prev("eventCount")),
     ]
     per_day = {}
-    for dims, values in _ga4_rows(answers["daily"]):
+    for dims, values in parsed["daily"]:
         if dims and len(dims[0]) == 8:   # GA4's date dimension: YYYYMMDD
             per_day[f"{dims[0][:4]}-{dims[0][4:6]}-{dims[0][6:]}"] = values
     daily = [{"date": day.isoformat(), "visitors": per_day.get(day.isoformat(), {}).get("activeUsers", 0.0),
               "pageviews": per_day.get(day.isoformat(), {}).get("screenPageViews", 0.0)}
              for day in period_days(start, end)]
-    return traffic_result(
+    return not_finite_warning(traffic_result(
         kind, "ga4", start, end, totals, daily,
         top_pages=[{"page": d[0], "visitors": v.get("activeUsers", 0.0), "pageviews": v.get("screenPageViews", 0.0)}
-                   for d, v in _ga4_rows(answers["pages"]) if d],
+                   for d, v in parsed["pages"] if d],
         top_sources=[{"source": d[0] or "(direct)", "visitors": v.get("activeUsers", 0.0)}
-                     for d, v in _ga4_rows(answers["sources"]) if d],
+                     for d, v in parsed["sources"] if d],
         events=[{"event": d[0], "count": v.get("eventCount", 0.0), "key_events": v.get("keyEvents", 0.0)}
-                for d, v in _ga4_rows(answers["events"]) if d],
-    )
+                for d, v in parsed["events"] if d],
+    ), rejected)
 
 
 # -- the app's own figures (MongoDB aggregation pipelines) -------------------------------------------
@@ -251,15 +278,26 @@ def app_pipelines(app: Any, start: datetime, end: datetime) -> dict[str, tuple[s
     return found
 
 
-def _split(groups: list[dict[str, Any]], start: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(groups of the period, groups of the period before), by their day."""
+def _split(groups: list[dict[str, Any]], start: datetime, rejected: list[str] | None = None,
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(groups of the period, groups of the period before), by their day. A group whose count or
+    sum is not a finite number (one NaN or Infinity amount makes its whole $sum so) is set aside
+    and named in `rejected`."""
+    rejected = [] if rejected is None else rejected
     first = f"{start:%Y-%m-%d}"
     current, before = [], []
     for group in groups:
+        if not isinstance(group, dict):
+            continue
         key = group.get("_id") if isinstance(group.get("_id"), dict) else {}
         day = key.get("day")
         if not isinstance(day, str):
             continue   # documents without a usable time field were grouped under null
+        bad = [f"{name} = {str(group.get(name))[:24]}" for name in ("count", "sum") if not_finite(group.get(name))]
+        if bad:
+            labels = " ".join(str(v)[:40] for k, v in key.items() if k not in ("day", "refund") and v is not None)
+            rejected.append(f"{day}{' ' + labels if labels else ''}: {', '.join(bad)}")
+            continue
         (current if day >= first else before).append({**key, "count": int(number(group.get("count"))),
                                                        "sum": number(group.get("sum"))})
     return current, before
@@ -290,7 +328,8 @@ def app_result(kind: str, metric: str, groups: list[dict[str, Any]], app: Any, s
     day, the breakdowns, and an anomaly (status warn, for the digest) past the factor."""
     period = "week" if kind == "weekly" else "month"
     days = period_days(start, end)
-    current, before = _split(groups, start)
+    rejected: list[str] = []
+    current, before = _split(groups, start, rejected)
     factor, floor = app.anomaly_factor, app.anomaly_min_count
     anomalies: list[str] = []
     evidence: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
@@ -355,6 +394,7 @@ def app_result(kind: str, metric: str, groups: list[dict[str, Any]], app: Any, s
     evidence["anomalies"] = anomalies
     if anomalies:
         summary += "; ANOMALY: " + "; ".join(anomalies)
-    return CheckResult(check=f"analytics.{kind}.{metric}", group="analytics", status="warn" if anomalies else "ok",
-                       reason="anomaly" if anomalies else None, critical=False, provider="app",
-                       summary=summary, metrics=metrics, evidence=evidence)
+    result = CheckResult(check=f"analytics.{kind}.{metric}", group="analytics", status="warn" if anomalies else "ok",
+                         reason="anomaly" if anomalies else None, critical=False, provider="app",
+                         summary=summary, metrics=metrics, evidence=evidence)
+    return not_finite_warning(result, rejected, "group(s) left out: a count or sum not a finite number")

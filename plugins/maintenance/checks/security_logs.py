@@ -17,6 +17,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from maintenance.checks.fields import identities, listed, number, text
 from maintenance.results import CheckResult
 
 RUNBOOK = "maintenance_weekly"
@@ -53,14 +54,15 @@ def _whole_internet(entry: str) -> bool:
 
 def describe_event(event: dict[str, Any]) -> dict[str, Any]:
     """Who, when, what of one Atlas event (every field optional: the shapes vary by type)."""
-    kind = str(event.get("eventTypeName") or "UNKNOWN")
-    who = event.get("username") or (f"API key {event['publicKey']}" if event.get("publicKey") else None) or "Atlas"
-    entry = event.get("whitelistEntry") or event.get("accessListEntry") or event.get("cidrBlock") or ""
-    target = event.get("targetUsername") or event.get("targetPublicKey") or event.get("apiKeyId") or ""
-    detail = " ".join(str(part) for part in (entry, target) if part)
-    return {"type": kind, "category": category(kind), "who": str(who), "when": str(event.get("created") or "?"),
-            "from": event.get("remoteAddress"), "detail": detail, "id": event.get("id"),
-            "whole_internet": bool(entry) and _whole_internet(str(entry))}
+    kind = text(event.get("eventTypeName") or "UNKNOWN")
+    key = text(event.get("publicKey"))
+    who = text(event.get("username")) or (f"API key {key}" if key else "") or "Atlas"
+    entry = text(event.get("whitelistEntry") or event.get("accessListEntry") or event.get("cidrBlock"))
+    target = text(event.get("targetUsername") or event.get("targetPublicKey") or event.get("apiKeyId"))
+    detail = " ".join(part for part in (entry, target) if part)
+    return {"type": kind, "category": category(kind), "who": who, "when": text(event.get("created") or "?"),
+            "from": text(event.get("remoteAddress")) or None, "detail": detail, "id": text(event.get("id")) or None,
+            "whole_internet": bool(entry) and _whole_internet(entry)}
 
 
 def unexpected_reason(described: dict[str, Any], expected: set[str]) -> str | None:
@@ -116,11 +118,12 @@ def judge_atlas_events(events: list[dict[str, Any]], expected: list[str], *, pro
 # -- the application's admin audit log ----------------------------------------------------------------
 def judge_admin_actions(by_user: list[dict[str, Any]], *, collection: str, runbook: str = RUNBOOK) -> CheckResult:
     """by_user: [{user, action, count, last}] from the aggregation, most active first."""
-    total = sum(int(r.get("count") or 0) for r in by_user)
-    users = sorted({str(r.get("user")) for r in by_user})
+    by_user = [r for r in by_user if isinstance(r, dict)]
+    total = sum(int(number(r.get("count"))) for r in by_user)
+    users = sorted({text(r.get("user")) for r in by_user})
     per_user: dict[str, list[str]] = {}
     for row in by_user:
-        per_user.setdefault(str(row.get("user")), []).append(f"{row.get('action')} x{row.get('count')}")
+        per_user.setdefault(text(row.get("user")), []).append(f"{text(row.get('action'))} x{int(number(row.get('count')))}")
     lines = "; ".join(f"{user}: {', '.join(actions[:5])}" for user, actions in list(per_user.items())[:8])
     return CheckResult(check="security.logs.admin_actions", target=collection, group=GROUP, runbook=runbook,
                        status="ok", critical=False, metrics={"actions": total, "admins_active": len(users)},
@@ -135,15 +138,21 @@ def judge_role_changes(changes: list[dict[str, Any]], admin_roles: list[str], ex
     not in expected_admins fails."""
     admin = {r.lower() for r in admin_roles}
     planned = set(expected_admins)
+    # The app may store the user or the role as an object ({id, email}) or a list: every name
+    # it gives is compared, and it is shown by its names.
+    changes = [c for c in changes if isinstance(c, dict)]
 
     def line(c: dict[str, Any]) -> str:
-        when = f"{c['time']:%Y-%m-%d %H:%M} UTC" if isinstance(c.get("time"), datetime) else str(c.get("time"))
-        return f"{c.get('target') or '?'} made {c.get('role')} by {c.get('user')} at {when}"
+        when = f"{c['time']:%Y-%m-%d %H:%M} UTC" if isinstance(c.get("time"), datetime) else text(c.get("time"))
+        return f"{text(c.get('target')) or '?'} made {text(c.get('role'))} by {text(c.get('user'))} at {when}"
 
-    raised = [c for c in changes if str(c.get("role") or "").lower() in admin and c.get("target") not in planned]
+    def to_admin(c: dict[str, Any]) -> bool:
+        return any(name.lower() in admin for name in identities(c.get("role")))
+
+    raised = [c for c in changes if to_admin(c) and not planned.intersection(identities(c.get("target")))]
     common = dict(check="security.logs.role_changes", target=collection, group=GROUP, runbook=runbook,
                   metrics={"role_changes": len(changes), "raised_to_admin": len(raised)},
-                  evidence={"changes": [{**c, "time": str(c.get("time"))} for c in changes[:200]]})
+                  evidence={"changes": [{**c, "time": text(c.get("time"))} for c in changes[:200]]})
     if raised:
         return CheckResult(status="fail", reason="unexpected_change", **common,
                            summary=f"admin log: {len(raised)} role(s) raised to admin unexpectedly: "
@@ -158,17 +167,18 @@ def busy_windows(per_minute: list[dict[str, Any]], limit: int, span: timedelta =
     """(peak count in any `span`, the windows above `limit`): per_minute is [{minute, count, users}]
     oldest first. Overlapping windows above the limit are one burst: its extent, its largest count
     within `span` and every user name tried."""
-    minutes = sorted((m for m in per_minute if isinstance(m.get("minute"), datetime)), key=lambda m: m["minute"])
+    minutes = sorted((m for m in per_minute if isinstance(m, dict) and isinstance(m.get("minute"), datetime)),
+                     key=lambda m: m["minute"])
     peak, found, left, total = 0, [], 0, 0
     for right, row in enumerate(minutes):
-        total += int(row.get("count") or 0)
+        total += int(number(row.get("count")))
         while row["minute"] - minutes[left]["minute"] >= span:
-            total -= int(minutes[left].get("count") or 0)
+            total -= int(number(minutes[left].get("count")))
             left += 1
         peak = max(peak, total)
         if total <= limit:
             continue
-        users = {str(u) for m in minutes[left:right + 1] for u in (m.get("users") or [])}
+        users = {text(u) for m in minutes[left:right + 1] for u in listed(m.get("users"))}
         if found and minutes[left]["minute"] <= found[-1]["last"]:    # the same burst, going on
             burst = found[-1]
             burst.update(last=row["minute"], count=max(burst["count"], total), users=sorted(set(burst["users"]) | users))
@@ -181,7 +191,7 @@ def judge_failed_logins(per_minute: list[dict[str, Any]], total_logins: int, max
                         collection: str, runbook: str = RUNBOOK) -> CheckResult:
     """per_minute: [{minute, count, users}] of failed admin logins. More than max_per_hour within
     any 60 minutes fails, naming the window and the user names tried."""
-    failed = sum(int(m.get("count") or 0) for m in per_minute)
+    failed = sum(int(number(m.get("count"))) for m in per_minute if isinstance(m, dict))
     peak, over = busy_windows(per_minute, max_per_hour)
     common = dict(check="security.logs.failed_logins", target=collection, group=GROUP, runbook=runbook,
                   metrics={"failed_logins": failed, "logins": total_logins, "peak_per_hour": peak,

@@ -10,15 +10,20 @@ credentials".
 - `PublicApiHook`: a PolicyHttpHook for public APIs with a base URL (OSV, PyPI, npm, CrUX with a
   key, a site's own pages). The Airflow connection is optional: when it exists its host and
   credentials are used; otherwise the base URL comes from the config.
+- `read_limited()`: a streamed body read to a size limit and a deadline (a site's pages, lock
+  files at a URL): a 2 GB answer or one that drips a byte at a time never holds the task.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from maintenance.hooks.http import BearerAuth, PolicyHttpHook
-from maintenance.hooks.http_policy import DEFAULT_POLICY, ProviderError, RetryPolicy, send
+from maintenance.hooks.http_policy import (
+    DEFAULT_POLICY, TIMEOUT, ProviderError, RetryPolicy, classify_exception, send,
+)
 
 USER_AGENT = "maintenance-runbook/1.0"
 
@@ -103,3 +108,31 @@ class PublicApiHook(PolicyHttpHook):
         if not (connection.password or connection.login):
             session.auth = None
         return session
+
+
+def read_limited(response: Any, limit: int, *, deadline: float | None = None, what: str = "the body",
+                 ) -> tuple[bytes, bool]:
+    """(at most `limit` bytes of a streamed response's body, decoded; whether it had more), read
+    chunk by chunk as it arrives, so a body that drips is stopped at `deadline` (a
+    time.monotonic() value) with ProviderError(TIMEOUT). The response is closed either way."""
+    from urllib3.exceptions import HTTPError
+
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:   # one byte past the limit says there is more
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ProviderError(TIMEOUT, f"{what}: still arriving at the deadline ({size:,} bytes read)")
+            try:
+                chunk = response.raw.read1(min(1024 * 1024, limit + 1 - size), decode_content=True)
+            except (OSError, HTTPError) as exc:   # a read timeout, a reset, a broken gzip stream
+                reason, text = classify_exception(exc)
+                raise ProviderError(reason, f"{what}: {text} after {size:,} bytes") from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        response.close()
+    body = b"".join(chunks)
+    return body[:limit], size > limit

@@ -1,45 +1,70 @@
 """The site as a scanner sees it: response headers, raw Set-Cookie values, the http:// redirect
 chain, CORS with a foreign Origin, sensitive paths (bounded reads), and its TLS handshake.
 
-HTTP goes through PublicApiHook (the one HTTP policy); TLS is a plain ssl handshake.
+HTTP goes through PublicApiHook (the one HTTP policy); TLS is a plain ssl handshake. Every
+answer is streamed: headers are read, bodies only where needed and only to the uptime sweep's
+body limit; and one site's scan has a deadline (SITE_DEADLINE), so a site that answers a byte
+every few seconds, or sends gigabytes, never holds the monthly task.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+import time
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from maintenance.hooks.http_policy import RetryPolicy, classify_exception
-from maintenance.hooks.public import PublicApiHook
+from maintenance.hooks.http_policy import TIMEOUT, ProviderError, RetryPolicy, classify_exception
+from maintenance.hooks.public import PublicApiHook, read_limited
 
 SITE_POLICY = RetryPolicy(timeout=10, attempts=2, backoff_base=0.5)
+SITE_DEADLINE = 120.0           # seconds for everything one site's scan asks (pages, redirects, CORS, paths)
+PROBE_BYTES = 65536             # what judge_exposed reads of a probed path
 FOREIGN_ORIGIN = "https://cors-probe.invalid"
 MAX_HOPS = 5
 
 
 class SiteHook(PublicApiHook):
     def __init__(self, url: str, *, ca_file: str | None = None, user_agent: str = "maintenance-security-scan/1.0",
-                 policy: RetryPolicy = SITE_POLICY) -> None:
+                 policy: RetryPolicy = SITE_POLICY, deadline: float = SITE_DEADLINE,
+                 body_limit: int = PROBE_BYTES) -> None:
         super().__init__(None, base_url=url, policy=policy)
         self.url, self.verify = url, ca_file or True
         self.user_agent = user_agent
+        self.seconds, self.deadline = deadline, time.monotonic() + deadline
+        self.body_limit = body_limit
+
+    def remaining(self) -> float:
+        """Seconds left of this site's deadline; ProviderError(TIMEOUT) once it has passed."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise ProviderError(TIMEOUT, f"{self.url}: the scan's deadline of {self.seconds:g} s passed")
+        return left
 
     def _get(self, url: str, **kwargs: Any) -> Any:
+        """The streamed response (headers read, body not): each read waits at most what is left."""
         headers = {"User-Agent": self.user_agent, **kwargs.pop("headers", {})}
-        return self.request("GET", url, expect_json=False, verify=self.verify, headers=headers, **kwargs)
+        timeout = min(self.policy.timeout, self.remaining())
+        return self.request("GET", url, expect_json=False, verify=self.verify, headers=headers, stream=True,
+                            timeout=timeout, **kwargs)
+
+    def _headers(self, url: str, **kwargs: Any) -> Any:
+        """A response whose headers are all that is used: its body is never read."""
+        response = self._get(url, **kwargs)
+        response.close()
+        return response
 
     def page(self) -> dict[str, Any]:
         """Headers (lower-case) and raw Set-Cookie values of the site's final HTTPS answer."""
-        response = self._get(self.url, allow_redirects=True)
+        response = self._headers(self.url, allow_redirects=True)
         cookies = list(response.raw.headers.getlist("Set-Cookie")) if hasattr(response.raw, "headers") else []
         return {"url": response.url, "headers": {k.lower(): v for k, v in response.headers.items()},
                 "cookies": cookies}
 
     def cors_reflected(self) -> bool:
-        response = self._get(self.url, headers={"Origin": FOREIGN_ORIGIN})
+        response = self._headers(self.url, headers={"Origin": FOREIGN_ORIGIN})
         return (response.headers.get("Access-Control-Allow-Origin") == FOREIGN_ORIGIN
                 and response.headers.get("Access-Control-Allow-Credentials", "").lower() == "true")
 
@@ -51,7 +76,7 @@ class SiteHook(PublicApiHook):
         url, first = http_url, None
         for _ in range(MAX_HOPS):
             try:
-                response = self._get(url, allow_redirects=False)
+                response = self._headers(url, allow_redirects=False)
             except ProviderError as exc:
                 if not chain and exc.reason in ("refused", "timeout", "dns"):
                     return None, None
@@ -66,15 +91,16 @@ class SiteHook(PublicApiHook):
                 break
         return chain, first
 
-    def probe(self, path: str, max_bytes: int = 65536) -> tuple[int, str, bytes]:
-        """(status, content type, at most max_bytes of the body) of a path; redirects not followed."""
-        response = self.request("GET", urljoin(self.url, path), expect_json=False, verify=self.verify, stream=True,
-                                allow_redirects=False, headers={"User-Agent": self.user_agent})
-        try:
-            body = response.raw.read(max_bytes, decode_content=True) if response.status_code == 200 else b""
-        finally:
+    def probe(self, path: str) -> tuple[int, str, bytes]:
+        """(status, content type, the body's first bytes up to the body limit) of a path; redirects
+        not followed."""
+        response = self._get(urljoin(self.url, path), allow_redirects=False)
+        if response.status_code != 200:
             response.close()
-        return response.status_code, response.headers.get("Content-Type", ""), body or b""
+            return response.status_code, response.headers.get("Content-Type", ""), b""
+        body, _ = read_limited(response, min(PROBE_BYTES, self.body_limit), deadline=self.deadline,
+                               what=f"GET {urljoin(self.url, path)}")
+        return response.status_code, response.headers.get("Content-Type", ""), body
 
 
 def probe_tls(url: str, *, ca_file: str | None = None, timeout: float = 10.0) -> dict[str, Any]:

@@ -132,4 +132,7 @@ class MaintenanceCheckOperator(BaseOperator):
         MaintenanceNotifier().deliver(context)
         if assessment.paging:
             raise ChecksFailed(assessment.paging)
-        return [r.to_dict() for r in results]
+        from maintenance.results import json_safe
+
+        # The return value is the task's XCom, which Airflow stores as strict JSON.
+        return [json_safe(r.to_dict()) for r in results]

@@ -47,7 +47,8 @@ def site_checks(site: ScanSite, config: MaintenanceConfig, *, runbook: str, run_
 
     scan = config.security_scan
     assert scan is not None
-    hook = SiteHook(site.url, ca_file=scan.ca_file)
+    hook = SiteHook(site.url, ca_file=scan.ca_file, deadline=scan.site_deadline.total_seconds(),
+                    body_limit=config.uptime.body_limit)
     host = urlsplit(site.url).netloc
     results: list[CheckResult] = []
     unreachable: str | None = None
@@ -72,7 +73,12 @@ def site_checks(site: ScanSite, config: MaintenanceConfig, *, runbook: str, run_
         paths = [(p, kind, None) for p, kind in DEFAULT_PATHS] + [(e.path, "custom", e.signature)
                                                                   for e in scan.exposed_paths]
         exposed, errors = [], []
-        for path, kind, signature in paths:
+        for index, (path, kind, signature) in enumerate(paths):
+            try:
+                hook.remaining()
+            except ProviderError as exc:
+                errors.append(f"{len(paths) - index} path(s) not probed: {exc}")
+                break
             try:
                 status, content_type, body = hook.probe(path)
             except ProviderError as exc:
