@@ -7,6 +7,7 @@ It also keeps each check's alert state and the Slack outbox (alerting.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
@@ -172,13 +173,14 @@ runbook_starts = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("runbook", sa.String(250), nullable=False, index=True),   # DAG id of the runbook
     sa.Column("run_id", sa.String(250)),                                # the diagnosis run
-    sa.Column("outcome", sa.String(20), nullable=False),                # started | exists | suppressed | error
+    sa.Column("outcome", sa.String(20), nullable=False),                # claimed | started | exists | suppressed | error
     sa.Column("checks", sa.JSON, nullable=False),                       # the checks whose incident started it
     sa.Column("detail", sa.Text),
     sa.Column("dag_id", sa.String(250)),                                # the task that started it
     sa.Column("source_run_id", sa.String(250)),
     sa.Column("task_id", sa.String(250)),
 )
+COUNTED_STARTS = ("claimed", "started", "exists")   # outcomes the circuit breaker counts
 # -- end runbooks --------------------------------------------------------------------------------
 
 
@@ -384,15 +386,26 @@ class ResultsStore:
         with self.engine.connect() as conn:
             return {state["check_name"]: state for state in map(_state, conn.execute(query))}
 
-    def lock_alert_states(self, conn: sa.Connection, checks: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Inside `transaction()`: the states of these checks, created if new, locked until commit."""
-        names = sorted(set(checks))   # one order for every worker: no deadlocks
-        if not names:
+    def lock_alert_states(self, conn: sa.Connection, checks: Iterable[str], *,
+                          owner: str | None = None) -> dict[str, dict[str, Any]]:
+        """Inside `transaction()`: the states of these checks, created if new, locked until commit;
+        with `owner`, every state that task owns too (owned_states() then waits for nothing).
+
+        Take these locks before any other row lock of the transaction: all of them at once, in
+        check-name order, is the one order every worker follows (no deadlocks)."""
+        names = sorted(set(checks))
+        if not names and owner is None:
             return {}
-        insert = (_dialect_insert(conn))(alert_state).values(
-            [{"check_name": n, **_STATE_DEFAULTS} for n in names]).on_conflict_do_nothing(index_elements=["check_name"])
-        conn.execute(insert)
-        query = sa.select(alert_state).where(alert_state.c.check_name.in_(names)).order_by(alert_state.c.check_name)
+        if names:
+            insert = (_dialect_insert(conn))(alert_state).values(
+                [{"check_name": n, **_STATE_DEFAULTS} for n in names]).on_conflict_do_nothing(
+                index_elements=["check_name"])
+            conn.execute(insert)
+        wanted = alert_state.c.check_name.in_(names)
+        if owner is not None:
+            wanted = sa.or_(wanted, alert_state.c.owner == owner)
+        # FOR UPDATE with ORDER BY locks the rows in that order (LockRows runs above the sort).
+        query = sa.select(alert_state).where(wanted).order_by(alert_state.c.check_name)
         if not self.sqlite:
             query = query.with_for_update()
         return {state["check_name"]: state for state in map(_state, conn.execute(query))}
@@ -656,6 +669,43 @@ class ResultsStore:
                 started_at=now or utcnow(), runbook=runbook, run_id=run_id, outcome=outcome, checks=checks,
                 detail=detail, dag_id=dag_id, source_run_id=source_run_id, task_id=task_id))
 
+    def claim_runbook_start(self, *, runbook: str, run_id: str, limit: int, window: timedelta, checks: list[str],
+                            dag_id: str | None = None, source_run_id: str | None = None,
+                            task_id: str | None = None, now: datetime | None = None,
+                            ) -> tuple[int | None, list[dict[str, Any]]]:
+        """The circuit breaker, atomically: claim one of `limit` starts of a runbook per `window`.
+
+        Returns (claim id, []) when the start may go ahead: its row (outcome `claimed`) already
+        counts against the limit; settle_runbook_start() records what the trigger did. Else
+        (None, the runs that fill the window, oldest first). A run counts once however many tasks
+        asked for it, and not against another start of itself (a retry of the incident's task). Claims of one runbook
+        serialise: SQLite's write lock (BEGIN IMMEDIATE), a transaction-level advisory lock on
+        Postgres. A claimer that dies before settling keeps its claim for the window: the
+        breaker errs towards fewer runs.
+        """
+        now = now or utcnow()
+        c = runbook_starts.c
+        with self.transaction() as conn:
+            if not self.sqlite:
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_advisory_key("runbook_starts", runbook))))
+            recent = conn.execute(sa.select(c.run_id, c.started_at).where(
+                c.runbook == runbook, c.started_at >= now - window, c.outcome.in_(COUNTED_STARTS),
+                sa.or_(c.run_id.is_(None), c.run_id != run_id)).order_by(c.started_at, c.id)).all()
+            runs = {r.run_id: _aware(r.started_at) for r in reversed(recent)}   # a run counts once, from its first start
+            if len(runs) >= limit:
+                return None, sorted(({"run_id": k, "started_at": v} for k, v in runs.items()),
+                                    key=lambda r: r["started_at"])
+            claim = conn.execute(runbook_starts.insert().values(
+                started_at=now, runbook=runbook, run_id=run_id, outcome="claimed", checks=checks,
+                dag_id=dag_id, source_run_id=source_run_id, task_id=task_id)).inserted_primary_key[0]
+        return int(claim), []
+
+    def settle_runbook_start(self, claim: int, outcome: str, detail: str | None = None) -> None:
+        """What the trigger of a claimed start did: started | exists (counted) | error (released)."""
+        with self.transaction() as conn:
+            conn.execute(runbook_starts.update().where(runbook_starts.c.id == claim)
+                         .values(outcome=outcome, detail=detail))
+
     def runbook_starts(self, runbook: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
         query = sa.select(runbook_starts).order_by(runbook_starts.c.started_at, runbook_starts.c.id)
         if runbook is not None:
@@ -746,7 +796,7 @@ class ResultsStore:
 
     def _keep_latest(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         newest: dict[str, dict[str, Any]] = {}
-        for row in rows:
+        for row in sorted(rows, key=lambda r: r["check_name"]):   # row locks in name order: no deadlocks
             seen = newest.get(row["check_name"])
             if seen is None or row["checked_at"] >= seen["checked_at"]:
                 newest[row["check_name"]] = row
@@ -1058,6 +1108,12 @@ def _dialect_insert(conn: sa.Connection) -> Any:
     else:  # pragma: no cover - only SQLite and Postgres are supported
         raise NotImplementedError(f"results store on {conn.dialect.name} is not supported")
     return insert
+
+
+def _advisory_key(namespace: str, name: str) -> int:
+    """A Postgres advisory lock id (signed 64-bit) for one named thing, the same in every process."""
+    digest = hashlib.blake2b(f"{namespace}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

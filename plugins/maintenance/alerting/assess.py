@@ -1,7 +1,8 @@
 """assess(): store a task's results, move each check's alert state, enqueue what is due.
 
 All of it is one transaction with the state rows locked (ResultsStore.transaction), so eight
-workers assessing the same checks at once lose no update and enqueue one alert per change.
+workers assessing the same checks at once lose no update and enqueue one alert per change;
+the locks are taken in one order whatever order the results come in, so they never deadlock.
 """
 
 from __future__ import annotations
@@ -50,9 +51,12 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
     context = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "try_number": try_number, "log_url": log_url}
     counted = [r for r in results if r.check not in quiet]
     with store.transaction() as conn:
+        # Locks in one global order (no deadlocks between workers listing checks differently):
+        # every alert state first, by name, then the history's rows (record() sorts its own).
+        states = store.lock_alert_states(conn, (r.check for r in counted),
+                                         owner=owner if complete else None)
         store.record(results, dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=try_number,
                      in_maintenance=quiet, conn=conn)
-        states = store.lock_alert_states(conn, (r.check for r in counted))
         new_states = []
         for result in counted:
             state = states[result.check]

@@ -13,7 +13,8 @@ the alert can link to the run before it has even started.
 
 Once per incident: a run is started when a check's alert opens (alert state `alerting` flips on),
 not on the following failing runs. Circuit breaker: at most runbooks.auto_start.max_runs_per_hour
-runs of one runbook in a rolling hour; past it the alert says so and links the latest run.
+runs of one runbook in a rolling hour, each claimed in the results store before it is triggered
+(ResultsStore.claim_runbook_start); past it the alert says so and links the latest run.
 """
 
 from __future__ import annotations
@@ -90,9 +91,11 @@ def start_runbooks(store: ResultsStore, config: MaintenanceConfig, assessment: A
         first = min(dues, key=lambda d: d.failing_since or d.result.time)
         run_id = incident_run_id(first)
         common = dict(runbook=runbook, checks=checks, dag_id=ti.dag_id, source_run_id=ti.run_id, task_id=ti.task_id)
-        recent = [r for r in store.runbook_starts(runbook, since=now - timedelta(hours=1))
-                  if r["outcome"] in ("started", "exists") and r["run_id"] != run_id]
-        if len(recent) >= settings.max_runs_per_hour:
+        # Claimed before the trigger, in one transaction with the count: eight tasks opening
+        # incidents at the same moment start exactly max_runs_per_hour runs, not eight.
+        claim, recent = store.claim_runbook_start(run_id=run_id, limit=settings.max_runs_per_hour,
+                                                  window=timedelta(hours=1), now=now, **common)
+        if claim is None:
             note = (f"runbook {runbook} not started: {len(recent)} runs in the last hour "
                     f"(circuit breaker, max {settings.max_runs_per_hour})")
             store.record_runbook_start(run_id=None, outcome="suppressed", detail=note, now=now, **common)
@@ -102,7 +105,7 @@ def start_runbooks(store: ResultsStore, config: MaintenanceConfig, assessment: A
                                  "summary": first.result.summary[:300],
                                  "failing_since": (first.failing_since or first.result.time).isoformat()}}
             outcome, detail = trigger(runbook, run_id, conf, f"incident: {', '.join(checks)[:200]}")
-            store.record_runbook_start(run_id=run_id, outcome=outcome, detail=detail, now=now, **common)
+            store.settle_runbook_start(claim, outcome, detail)
             if outcome == "error":
                 log.warning("runbook %s not started: %s", runbook, detail)
                 extra = {"diagnosis_note": f"runbook {runbook} could not be started ({detail})"}
