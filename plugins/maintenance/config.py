@@ -467,11 +467,16 @@ class ScanSite(Strict):
     exposed_files: bool = True                  # probe /.git/config, .env variants and exposed_paths
 
 
+# HTTP Observatory grades, best first (checks/security.py maps scores onto them)
+HEADERS_GRADES = ("A+", "A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D+", "D", "D-", "F")
+
+
 class SecurityScan(Strict):
     enabled: bool = True
     sites: list[ScanSite] = []                  # default: site.url
     exposed_paths: list[ExposedPath] = []       # besides /.git/config and the .env variants
     tls_warn_days: int = Field(30, ge=1)
+    page_below: Literal[HEADERS_GRADES] = "D"     # a headers grade at or below this pages (so does a drop)
     ca_file: str | None = None                  # extra CA bundle for sites on a private CA
     check_atlas_access_list: bool = True        # atlas: section + connection needed
     check_buckets: bool = True                  # storage: buckets (S3 public access block, R2 r2.dev access)
