@@ -101,7 +101,10 @@ class Endpoint(Strict):
     insecure: bool = False                      # explicit opt-out of TLS verification
     conditions: list[str] = Field(min_length=1)
     login: LoginFlow | None = None
-    provider: str = "vercel"                    # whose contact to call (key of `contacts`)
+    # Whose contact the alert names (a key of `contacts`); default: the group's provider, if
+    # it has one (database: atlas, storage: storage), else nobody: a failing page of our own
+    # site is not a provider's incident until someone says it is.
+    provider: str | None = None
     runbook: str | None = None                  # DAG id of the runbook; default by group
 
     @field_validator("url")
@@ -165,6 +168,11 @@ class Endpoint(Strict):
     @property
     def runbook_id(self) -> str:
         return self.runbook or RUNBOOK_BY_GROUP.get(self.group, "uptime_monitor")
+
+    @property
+    def provider_id(self) -> str | None:
+        """The provider whose contact an alert of this endpoint names, or None."""
+        return self.provider or PROVIDER_BY_GROUP.get(self.group)
 
 
 class Uptime(Strict):
@@ -480,11 +488,16 @@ class ScanSite(Strict):
     exposed_files: bool = True                  # probe /.git/config, .env variants and exposed_paths
 
 
+# HTTP Observatory grades, best first (checks/security.py maps scores onto them)
+HEADERS_GRADES = ("A+", "A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D+", "D", "D-", "F")
+
+
 class SecurityScan(Strict):
     enabled: bool = True
     sites: list[ScanSite] = []                  # default: site.url
     exposed_paths: list[ExposedPath] = []       # besides /.git/config and the .env variants
     tls_warn_days: int = Field(30, ge=1)
+    page_below: Literal[HEADERS_GRADES] = "D"     # a headers grade at or below this pages (so does a drop)
     ca_file: str | None = None                  # extra CA bundle for sites on a private CA
     # Everything one site's scan asks (pages, redirects, CORS, paths) ends by then: a site that
     # drips its answer is reported as timed out instead of holding the task.
@@ -552,6 +565,8 @@ class Audit(Strict):
 RUNBOOK_BY_GROUP = {"database": "runbook_database", "payments": "runbook_payments",
                     "email": "runbook_email", "storage": "runbook_file_upload"}
 RUNBOOK_DAGS = frozenset(RUNBOOK_BY_GROUP.values())
+# Groups that are one provider's (payments and email may be either of two: say `provider:`).
+PROVIDER_BY_GROUP = {"database": "atlas", "storage": "storage"}
 
 
 class RunbookAutoStart(Strict):

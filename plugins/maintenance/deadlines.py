@@ -6,13 +6,18 @@ The scheduler notices the missed deadline (even if the run never finishes) and t
 awaits `run_is_late`, which must therefore live here in plugins/, not in dags/. It goes
 through the one alert path: a "late" message in the outbox, delivered with anything else
 pending, so a Slack outage delays it without losing it.
+
+Airflow 3.3.2 prunes a run's deadlines only when the run succeeds (DagRun.update_state), so the
+scheduler also "misses" the deadline of a run that failed long before it. The callback's
+context is the run as the scheduler read it at the deadline: a run that had finished by then,
+whatever its state, was not late and is not reported (`finished_before_deadline`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from maintenance.durations import format_duration
@@ -39,8 +44,43 @@ async def run_is_late(dag_id: str, late_after: str, context: dict[str, Any] | No
     return await asyncio.to_thread(alert_late, dag_id, late_after, context or {})
 
 
+def finished_before_deadline(dag_run: dict[str, Any], deadline_time: Any) -> bool:
+    """Whether the run (the context's DAGRunResponse) had ended by its deadline, successful or not.
+
+    Without an end date (still running, or a context without the run) it had not.
+    """
+    end_date = _as_datetime(dag_run.get("end_date"))
+    if end_date is None:
+        return False
+    deadline = _as_datetime(deadline_time)
+    return deadline is None or end_date <= deadline
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A datetime or ISO string (the context is JSON on its way to the triggerer) as aware UTC."""
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def alert_late(dag_id: str, late_after: str, context: dict[str, Any]) -> int:
-    """Enqueue one 'late' message for the run (idempotent) and deliver the outbox; returns the number sent."""
+    """Enqueue one 'late' message for the run (idempotent) and deliver the outbox; returns the number sent.
+
+    A run that finished before its deadline is not late: nothing is enqueued (returns 0).
+    """
+    dag_run = context.get("dag_run") or {}
+    deadline_time = (context.get("deadline") or {}).get("deadline_time")
+    run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "?"
+    if finished_before_deadline(dag_run, deadline_time):
+        log.info("%s run %s ended (%s) at %s, before its deadline %s: not late",
+                 dag_id, run_id, dag_run.get("state"), dag_run.get("end_date"), deadline_time)
+        return 0
+
     from maintenance.alerting import enqueue_once, ui_base_url
     from maintenance.config import get_config
     from maintenance.hooks.results_db import results_store
@@ -48,9 +88,6 @@ def alert_late(dag_id: str, late_after: str, context: dict[str, Any]) -> int:
 
     config = get_config()
     store = results_store(config.results.conn_id)
-    dag_run = context.get("dag_run") or {}
-    run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "?"
-    deadline_time = (context.get("deadline") or {}).get("deadline_time")
     ui_base = ui_base_url(config)
     payload = {
         "kind": "late", "check": None, "dag_id": dag_id, "run_id": run_id, "task_id": TASK_ID,

@@ -47,8 +47,12 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     return _bounded(total, s)
 
 
-def format_duration(seconds: float) -> str:
-    """Short human form: 45s, 12m, 3h 5m, 4d 2h."""
+def format_duration(seconds: float, *, exact_minutes: bool = False) -> str:
+    """Short human form: 45s, 12m, 3h 5m, 4d 2h (truncated to two units).
+
+    exact_minutes: under an hour, the seconds too ("2m 58s", not "2m"): how long an incident
+    has lasted, where dropping 58 s would be a visible untruth.
+    """
     seconds = int(round(seconds))
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
@@ -60,5 +64,5 @@ def format_duration(seconds: float) -> str:
     if hours:
         return f"{sign}{hours}h {minutes}m" if minutes else f"{sign}{hours}h"
     if minutes:
-        return f"{sign}{minutes}m"
+        return f"{sign}{minutes}m {secs}s" if exact_minutes and secs else f"{sign}{minutes}m"
     return f"{sign}{secs}s"

@@ -20,7 +20,7 @@ def write_config(tmp_path, healthy_url: str, failing_url: str) -> str:
         endpoints:
           - {{name: healthy-home, url: "{healthy_url}/", group: homepage, critical: true,
               conditions: ["[STATUS] == 200", "[RESPONSE_TIME] < 5000"]}}
-          - {{name: broken-api, url: "{failing_url}/api/health", group: api, critical: true,
+          - {{name: broken-api, url: "{failing_url}/api/health", group: api, critical: true, provider: vercel,
               conditions: ["[STATUS] == 200", "[RESPONSE_TIME] < 5000"]}}
         alerting: {{failure_threshold: 1, success_threshold: 1, renotify_after: 4h}}
         tasks: {{retries: 2, retry_delay: 0s}}

@@ -37,7 +37,7 @@ def pings():
         yield server
 
 
-def write_config(path: Path, site_url: str, ui_url: str) -> None:
+def write_config(path: Path, site_url: str, ui_url: str, late_after: str) -> None:
     path.write_text(textwrap.dedent(f"""
         site: {{name: e2e.example, url: "{site_url}"}}
         endpoints:
@@ -50,7 +50,7 @@ def write_config(path: Path, site_url: str, ui_url: str) -> None:
         results: {{conn_id: maintenance_db, retention_days: 30}}
         heartbeat:
           slugs: {{uptime_monitor: uptime, maintenance_daily: daily}}
-          late_after: {{maintenance_daily: 5s}}
+          late_after: {late_after}
     """))
 
 
@@ -59,7 +59,9 @@ def topology(request, site, slack, pings):
     """Postgres DB + Redis broker + api-server, scheduler, dag-processor, triggerer, Celery worker."""
     home = Path(tempfile.mkdtemp(prefix="maint-e2e-"))
     topology = Topology(home)
-    write_config(home / "maintenance.yaml", site.url, topology.base_url)
+    # A test module may set LATE_AFTER (the config's heartbeat.late_after) for its topology.
+    late_after = getattr(request.module, "LATE_AFTER", "{maintenance_daily: 5s}")
+    write_config(home / "maintenance.yaml", site.url, topology.base_url, late_after)
     failed_before = request.session.testsfailed
     started = time.monotonic()
     broken = False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from maintenance.checks.security import (
     SiteFacts, atlas_access_list, exposed_result, grade_result, judge_exposed, observatory, r2_public_access,
     s3_public_access, tls_result,
@@ -66,9 +68,36 @@ def test_a_grade_drop_fails_once_and_weak_grades_warn():
     assert grade_result(facts, None).status == "ok"
     worse = SiteFacts("https://a.example/", {**GOOD, "X-Content-Type-Options": "bogus"}, [], [], 200)
     dropped = grade_result(worse, "A+")
-    assert dropped.status == "fail" and dropped.reason == "grade_dropped" and "A+ -> grade B" in dropped.summary
-    bare = grade_result(SiteFacts("https://a.example/", {}), "D")
-    assert bare.status == "warn" and bare.evidence["grade"] == "D"
+    assert dropped.status == "fail" and dropped.reason == "grade_dropped" and dropped.summary.startswith(
+        "grade dropped A+ -> B (score 75) since the last scan; failed: redirection -20")
+    weak = grade_result(SiteFacts("https://a.example/", {"Strict-Transport-Security": "max-age=63072000"},
+                                  [], ["https://a.example/"], 301), "C")
+    assert weak.status == "warn" and weak.reason == "weak_headers" and weak.evidence["grade"] == "C"
+
+
+def test_a_grade_at_or_below_page_below_pages():
+    bare = SiteFacts("https://a.example/", {})
+    assert observatory(bare)[1] == "D"
+    low = grade_result(bare, None)          # default page_below: D
+    assert low.status == "fail" and low.reason == "grade_too_low" and low.critical
+    assert low.summary.startswith("grade D (score 30), at or below D (security_scan.page_below); failed: ")
+    same = grade_result(bare, "D")          # no drop, still at D: the incident stays open
+    assert same.status == "fail" and same.reason == "grade_too_low"
+    assert grade_result(bare, "D", page_below="F").status == "warn"
+    dropped_low = grade_result(bare, "A")   # both a drop and too low: one result
+    assert dropped_low.status == "fail" and dropped_low.reason == "grade_dropped"
+    assert dropped_low.summary.startswith("grade dropped A -> D (score 30) since the last scan, at or below D ")
+
+
+def test_page_below_is_a_grade(tmp_path):
+    from maintenance.config import ConfigError, load_config
+
+    path = tmp_path / "m.yaml"
+    path.write_text('site: {name: a, url: "https://a.example"}\nsecurity_scan: {page_below: C-}\n')
+    assert load_config(path).security_scan.page_below == "C-"
+    path.write_text('site: {name: a, url: "https://a.example"}\nsecurity_scan: {page_below: E}\n')
+    with pytest.raises(ConfigError, match="page_below"):
+        load_config(path)
 
 
 def test_exposed_files_need_their_signature_not_a_200():

@@ -114,6 +114,23 @@ def test_late_run_posts_one_slack_message_even_if_the_trigger_runs_twice(config_
     assert "XXXXSECRETXXXX" not in json.dumps(slack.messages)
 
 
+def test_a_run_that_ended_before_its_deadline_is_not_late(config_file, monkeypatch):
+    """Airflow 3.3.2 keeps the deadline of a failed run: the callback still runs, and says nothing."""
+    from maintenance.deadlines import run_is_late
+
+    with SlackReceiver() as slack:
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
+        deadline = {"deadline_time": "2026-11-28T03:10:00+00:00"}
+        failed = {"dag_run_id": "manual__1", "state": "failed", "end_date": "2026-11-28T03:00:09Z"}
+        assert asyncio.run(run_is_late(dag_id="uptime_monitor", late_after="10m",
+                                       context={"dag_run": failed, "deadline": deadline})) == 0
+        ended_late = {"dag_run_id": "manual__2", "state": "failed", "end_date": "2026-11-28T03:10:30Z"}
+        assert asyncio.run(run_is_late(dag_id="uptime_monitor", late_after="10m",
+                                       context={"dag_run": ended_late, "deadline": deadline})) == 1
+    assert [m["text"].count("RUN LATE") for m in slack.messages] == [1]
+    assert "manual__2" in json.dumps(slack.messages)
+
+
 def test_prune_results_keeps_retention_days(config_file, tmp_path):
     from datetime import datetime, timezone
 

@@ -37,7 +37,8 @@ def _since(payload: dict[str, Any], now: datetime) -> str:
     since = datetime.fromisoformat(payload["failing_since"])
     verb = "was failing for" if payload["kind"] == "recovered" else "failing for"
     failures = payload.get("failures") or 0
-    return f"{verb} {format_duration((now - since).total_seconds())} ({failures} run{'s' if failures != 1 else ''})"
+    lasted = format_duration((now - since).total_seconds(), exact_minutes=True)
+    return f"{verb} {lasted} ({failures} run{'s' if failures != 1 else ''})"
 
 
 def _runbook_link(runbook: str | None, ui_base: str) -> str:

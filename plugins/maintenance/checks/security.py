@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from maintenance.config import HEADERS_GRADES
 from maintenance.results import CheckResult
 
 RUNBOOK = "maintenance_monthly"
@@ -19,9 +20,8 @@ HSTS_MIN = 15552000                       # 180 days
 PRIVATE_REFERRER = {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}
 UNSAFE_REFERRER = {"unsafe-url", "no-referrer-when-downgrade", "origin", "origin-when-cross-origin"}
 VALID_REFERRER = PRIVATE_REFERRER | UNSAFE_REFERRER
-GRADES = [(100, "A+"), (90, "A"), (85, "A-"), (80, "B+"), (70, "B"), (65, "B-"), (60, "C+"), (50, "C"),
-          (45, "C-"), (40, "D+"), (30, "D"), (25, "D-"), (0, "F")]
-GRADE_ORDER = [g for _, g in GRADES]
+GRADES = list(zip((100, 90, 85, 80, 70, 65, 60, 50, 45, 40, 30, 25, 0), HEADERS_GRADES))   # (lowest score, grade)
+GRADE_ORDER = list(HEADERS_GRADES)
 
 
 @dataclass
@@ -230,8 +230,10 @@ def observatory(facts: SiteFacts) -> tuple[int, str, list[Test]]:
     return score, grade, tests
 
 
-def grade_result(facts: SiteFacts, previous_grade: str | None, runbook: str = RUNBOOK) -> CheckResult:
-    """The grade of a site: a drop since the last scan fails; a grade under B is a warning."""
+def grade_result(facts: SiteFacts, previous_grade: str | None, runbook: str = RUNBOOK,
+                 page_below: str = "D") -> CheckResult:
+    """The grade of a site: at or below `page_below`, or lower than last month's, it fails (one
+    page); under B it is a warning for the digest; otherwise ok."""
     score, grade, tests = observatory(facts)
     failed = [t for t in tests if t.modifier < 0]
     evidence = {"tests": [{"test": t.name, "result": t.result, "modifier": t.modifier, "fix": t.fix} for t in tests],
@@ -239,12 +241,19 @@ def grade_result(facts: SiteFacts, previous_grade: str | None, runbook: str = RU
     common = dict(check=f"security.headers.{_host(facts.url)}", target=facts.url, group="security", runbook=runbook,
                   metrics={"score": score, "failed_tests": len(failed)}, evidence={**evidence, "grade": grade})
     detail = "; ".join(f"{t.name} {t.modifier} ({t.result}: {t.fix})" for t in failed[:6])
-    summary = f"grade {grade} (score {score})" + (f"; failed: {detail}" if failed else "; every test passed")
-    dropped = previous_grade in GRADE_ORDER and GRADE_ORDER.index(grade) > GRADE_ORDER.index(previous_grade)
+    tests_line = f"failed: {detail}" if failed else "every test passed"
+    summary = f"grade {grade} (score {score}); {tests_line}"
+    rank = GRADE_ORDER.index
+    dropped = previous_grade in GRADE_ORDER and rank(grade) > rank(previous_grade)
+    too_low = rank(grade) >= rank(page_below)
+    low = f", at or below {page_below} (security_scan.page_below)" if too_low else ""
     if dropped:
-        return CheckResult(status="fail", reason="grade_dropped", summary=f"grade dropped {previous_grade} -> {summary}",
-                           **common)
-    if GRADE_ORDER.index(grade) > GRADE_ORDER.index("B"):
+        return CheckResult(status="fail", reason="grade_dropped", summary=f"grade dropped {previous_grade} -> "
+                           f"{grade} (score {score}) since the last scan{low}; {tests_line}", **common)
+    if too_low:
+        return CheckResult(status="fail", reason="grade_too_low",
+                           summary=f"grade {grade} (score {score}){low}; {tests_line}", **common)
+    if rank(grade) > rank("B"):
         return CheckResult(status="warn", reason="weak_headers", summary=summary, critical=False, **common)
     return CheckResult(status="ok", summary=summary, critical=False, **common)
 

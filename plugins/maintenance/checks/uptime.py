@@ -239,14 +239,14 @@ def judge(endpoint: Endpoint, obs: Observation, error: tuple[str, str] | None) -
     return CheckResult(check=endpoint.name, status=status, summary=summary, target=_shown_url(endpoint.url),
                        group=endpoint.group, reason=reason, metrics=metrics,
                        evidence={"failed_conditions": [d for _, d in failed], "ip": obs.ip},
-                       runbook=endpoint.runbook_id, provider=endpoint.provider, critical=endpoint.critical)
+                       runbook=endpoint.runbook_id, provider=endpoint.provider_id, critical=endpoint.critical)
 
 
 def internal_error(endpoint: Endpoint, exc: BaseException) -> CheckResult:
     """Our own code failed on what this endpoint answered: its result, not the sweep's end."""
     return CheckResult(
         check=endpoint.name, status="fail", reason=INTERNAL, target=_shown_url(endpoint.url), group=endpoint.group,
-        critical=endpoint.critical, runbook=endpoint.runbook_id, provider=endpoint.provider,
+        critical=endpoint.critical, runbook=endpoint.runbook_id, provider=endpoint.provider_id,
         summary=_shown(endpoint, f"internal error while checking: {type(exc).__name__}: {exc}")[:300],
         evidence={"exception": type(exc).__name__})
 

@@ -58,7 +58,8 @@ def site_checks(site: ScanSite, config: MaintenanceConfig, *, runbook: str, run_
         chain, first = hook.http_redirects(site.http_url or f"http://{urlsplit(site.url).hostname}/")
         facts = SiteFacts(site.url, page["headers"], page["cookies"], chain, first, hook.cors_reflected())
         before = results_store(config.results.conn_id).previous(check, not_run=run_id)
-        results.append(grade_result(facts, (before or {}).get("evidence", {}).get("grade"), runbook))
+        results.append(grade_result(facts, (before or {}).get("evidence", {}).get("grade"), runbook,
+                                    page_below=scan.page_below))
     except ProviderError as exc:
         results.append(CheckResult(check=check, target=site.url, group="security", status="fail", reason=exc.reason,
                                    summary=f"the site could not be scanned: {exc}", runbook=runbook))
