@@ -32,12 +32,15 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
            dag_id: str | None = None, run_id: str | None = None, task_id: str | None = None,
            try_number: int | None = None, log_url: str | None = None,
            now: datetime | None = None, failure_threshold: int | None = None,
-           complete: bool = False, immediate: frozenset[str] = frozenset()) -> Assessment:
+           complete: bool = False, immediate: frozenset[str] = frozenset(),
+           renotify: dict[str, bool] | None = None) -> Assessment:
     """Store results, update alert states and enqueue the alerts due now (one transaction).
 
     complete: these results are every check the task owns, so an open alert of a check that
     is no longer among them (removed or renamed in the config) is resolved.
     immediate: checks that page on their first failed run whatever the threshold (`config`).
+    renotify: per check, whether its open incident is re-paged now (state.next_state); a check
+    not named is re-paged after alerting.renotify_after.
     """
     now = now or utcnow()
     policy = config.alerting
@@ -61,7 +64,8 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
                 new_states.append(closed_silently(state, now))
                 continue
             threshold = 1 if result.check in immediate else failure_threshold
-            state, due, paging = next_state(result, state, policy, now, threshold, run_id)
+            state, due, paging = next_state(result, state, policy, now, threshold, run_id,
+                                             (renotify or {}).get(result.check))
             if paging:
                 assessment.paging.append(result)
             if due is not None:
