@@ -11,7 +11,7 @@ from maintenance.config import load_config
 from maintenance.hooks.http_policy import ProviderError, RetryPolicy
 from maintenance.hooks.osv import OsvHook
 from maintenance.hooks.registries import NpmHook, PyPIHook, latest_versions
-from maintenance.operators.dependencies import scan
+from maintenance.operators.dependencies import DependencyScanOperator, scan
 from osv_server import OsvServer, RegistryServer, advisory
 from servers import LocalServer
 
@@ -131,19 +131,55 @@ def test_scan_reports_findings_then_only_new_ones_alert(servers, tmp_path, store
     assert again["dependencies.vulnerabilities.app"].status == "fail"
     assert len(osv.vuln_gets) == gets, "unchanged advisories come from the cache"
 
-    # next week: nothing new, reported not alerted; then a new critical appears
-    from maintenance.alerting import assess
+    # next week: nothing new and nothing fixed: the incident stays open (still fail), not
+    # re-paged and not recovered, even long past renotify_after
+    from datetime import timedelta
+
+    from maintenance.alerting import assess, deliver
     from maintenance.hooks.results_db import results_store
-    assess(results_store("test_results"), config, list(first.values()), run_id="w1")
+    from maintenance.results import utcnow
+    store = results_store("test_results")
+    t0 = utcnow()
+
+    posts = []
+
+    def week(n, results):
+        at = t0 + timedelta(days=7 * (n - 1))
+        assessed = assess(store, config, list(results.values()), dag_id="maintenance_weekly", run_id=f"w{n}",
+                          task_id="check_dependency_updates", now=at, failure_threshold=1,
+                          renotify=DependencyScanOperator(task_id="scan").renotify(list(results.values())))
+        deliver(store, config, sender=lambda text, blocks: posts.append(text), now=at)
+        return assessed
+
+    assert sorted((d.kind, d.result.check) for d in week(1, first).due) == [
+        ("alert", "dependencies.vulnerabilities.api"), ("alert", "dependencies.vulnerabilities.app")]
     week2 = {r.check: r for r in scan(config.dependencies, config, runbook="maintenance_weekly", run_id="w2")}
-    assert week2["dependencies.vulnerabilities.app"].status == "warn"
-    assert week2["dependencies.vulnerabilities.app"].critical is False
-    assess(results_store("test_results"), config, list(week2.values()), run_id="w2")
+    app2 = week2["dependencies.vulnerabilities.app"]
+    assert app2.status == "fail" and app2.reason == "open_vulnerability" and app2.evidence["repage"] is False
+    assert "1 critical/high vulnerability with a fix still open (already alerted): next 15.0.1" in app2.summary
+    assessed = week(2, week2)
+    assert assessed.due == [], "a finding still present is neither re-paged nor RECOVERED"
+    assert {r.check for r in assessed.paging} == {"dependencies.vulnerabilities.app",
+                                                  "dependencies.vulnerabilities.api"}
+    # a new critical appears: paged again (the incident is open, so as a reminder), the old one named apart
     osv.records["GHSA-ui-1"] = advisory("GHSA-ui-1", "@acme/ui", "npm", ["1.0.0"], fixed="1.0.1", severity="HIGH")
     week3 = {r.check: r for r in scan(config.dependencies, config, runbook="maintenance_weekly", run_id="w3")}
     app3 = week3["dependencies.vulnerabilities.app"]
     assert app3.status == "fail" and app3.metrics["new"] == 1 and "@acme/ui 1.0.0: GHSA-ui-1" in app3.summary
-    assert "GHSA-next-1" not in app3.summary
+    assert "GHSA-next-1" not in app3.summary and "(1 known one(s) still open)" in app3.summary
+    assert [(d.kind, d.result.check) for d in week(3, week3).due] == [("reminder", "dependencies.vulnerabilities.app")]
+    # the lock file no longer has them: now it recovers (the moderate and low ones stay in the digest)
+    fixed = json.loads(json.dumps(LOCK))
+    fixed["packages"]["node_modules/next"]["version"] = "15.0.3"
+    fixed["packages"]["node_modules/@acme/ui"]["version"] = "1.0.1"
+    (tmp_path / "package-lock.json").write_text(json.dumps(fixed))
+    week4 = {r.check: r for r in scan(config.dependencies, config, runbook="maintenance_weekly", run_id="w4")}
+    assert week4["dependencies.vulnerabilities.app"].status == "warn"
+    assert [(d.kind, d.result.check) for d in week(4, week4).due] == [("recovered", "dependencies.vulnerabilities.app")]
+    assert [sum(line.startswith(verb) for p in posts for line in p.splitlines())
+            for verb in ("FAILING", "STILL FAILING")] == [2, 1]
+    assert [(m["kind"], m["check_name"]) for m in store.outbox() if m["kind"] == "recovered"] == [
+        ("recovered", "dependencies.vulnerabilities.app")], "one RECOVERED, when the lock file was fixed"
 
 
 def test_lock_file_from_a_url_with_a_token_and_broken_inputs(servers, tmp_path, store_env, monkeypatch):

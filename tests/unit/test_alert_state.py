@@ -163,3 +163,23 @@ def test_daily_checks_page_on_their_first_failed_run(store):
     result = CheckResult(check="sentry.critical_errors", status="fail", summary="fatal", time=T0)
     assessment = assess(store, config, [result], now=T0, failure_threshold=1)
     assert [d.kind for d in assessment.due] == ["alert"] and assessment.paging == [result]
+
+
+def test_renotify_false_keeps_the_incident_open_without_reminders_true_repages_once_per_run(store):
+    """A finding still present (dependency scans): not re-paged, not recovered; a new one re-pages."""
+    config, slack = make_config(), Slack()
+
+    def scan(status, at, run_id, renotify):
+        result = CheckResult(check="deps", status=status, summary=f"deps {status}", time=at)
+        assessed = assess(store, config, [result], dag_id="weekly", run_id=run_id, task_id="scan", now=at,
+                          failure_threshold=1, renotify={"deps": renotify})
+        deliver(store, config, sender=slack, now=at)
+        return assessed
+
+    assert [d.kind for d in scan("fail", T0, "w1", True).due] == ["alert"]
+    assert scan("fail", T0 + timedelta(days=7), "w2", False).due == []     # renotify_after (1h) long past
+    assert [d.kind for d in scan("fail", T0 + timedelta(days=14), "w3", True).due] == ["reminder"]
+    assert scan("fail", T0 + timedelta(days=14, hours=2), "w3", True).due == []   # a retry of that run
+    assert [d.kind for d in scan("ok", T0 + timedelta(days=21), "w4", None).due] == []   # success_threshold 2
+    assert [d.kind for d in scan("ok", T0 + timedelta(days=28), "w5", None).due] == ["recovered"]
+    assert [p.splitlines()[1].split(" deps:")[0] for p in slack.posts] == ["FAILING", "STILL FAILING", "RECOVERED"]

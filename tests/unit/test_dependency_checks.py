@@ -186,8 +186,18 @@ def test_only_new_critical_with_a_fix_fails_and_ignores_expire():
     assert first.status == "fail" and "lodash 4.17.20: GHSA-b high, fixed in 4.17.21" in first.summary
     assert "ignore expired for GHSA-b (since 2026-11-01)" in first.summary and "(1 ignored)" in first.summary
     assert first.evidence["ignored"][0]["ignored"] == "not reachable"
-    again = judge_vulnerabilities("app", "lock", found, set(first.evidence["finding_keys"]), audited=2, skipped=[])
-    assert again.status == "warn" and not again.critical and again.metrics["new"] == 0
+    assert first.evidence["repage"] is True
+    # the next scan: the same finding is still there, so still failing, but nothing to page again
+    again = judge_vulnerabilities("app", "lock", found, set(first.evidence["finding_keys"]), audited=2, skipped=[],
+                                  paged_before=set(first.evidence["failing_keys"]))
+    assert again.status == "fail" and again.reason == "open_vulnerability" and again.evidence["repage"] is False
+    assert again.metrics["new"] == 0 and "still open (already alerted)" in again.summary
+    # a known critical that gains a fix is new to page for, though it is not a new finding
+    no_fix_yet = [_finding("critical", None)]
+    before = judge_vulnerabilities("app", "lock", no_fix_yet, None, audited=1, skipped=[])
+    fixable = judge_vulnerabilities("app", "lock", [_finding("critical", "15.0.3")], set(before.evidence["finding_keys"]),
+                                    audited=1, skipped=[], paged_before=set(before.evidence["failing_keys"]))
+    assert fixable.status == "fail" and fixable.reason == "new_vulnerability" and fixable.metrics["new"] == 0
     no_fix = [_finding("critical", None)]
     assert judge_vulnerabilities("app", "lock", no_fix, None, audited=1, skipped=[]).status == "warn"
     low = [_finding("low", "15.0.3")]

@@ -139,10 +139,12 @@ def test_missing_sections_degrade_to_notes(tmp_path):
     store = ResultsStore(f"sqlite:///{tmp_path / 'bare.db'}")
     fill(store, families=False)
     data = report_data(store, "weekly", checks=CHECKS, site="example.org", now=NOW)
-    assert data["errors"] is None and data["backups"] is None and data["cwv"] is None and data["findings"] is None
+    assert data["errors"] is None and data["backups"] is None and data["cwv"] is None
+    assert data["findings"]["scanned"] is False and data["findings"]["open"] == []
     html = render_report(data)
     for note in ("No Sentry results are stored", "No Core Web Vitals results", "No backup results are stored",
-                 "No dependency or security scan results", "No traffic analytics for this period",
+                 "No dependency or security scan ran in this period, so nothing was scanned",
+                 "No traffic analytics for this period",
                  "No app analytics for this period"):
         assert note in html
     assert [t for t, *_ in images(html)][:1] == ["Daily uptime per endpoint"], "uptime still charted"
@@ -164,7 +166,63 @@ def test_placeholder_results_do_not_count_as_a_scan(tmp_path):
     store.record([not_implemented("security.scan", "security", "x"), not_implemented("dependencies.monthly",
                                                                                        "dependencies", "y")])
     data = report_data(store, "weekly", checks=CHECKS, site="s", now=datetime.now(UTC))
-    assert data["findings"] is None
+    assert data["findings"]["scanned"] is False
+
+
+def vulnerability_scan(status, at, *, fixed_in="15.0.3", severity="critical"):
+    finding = {"package": "next", "installed": "15.0.1", "fixed_in": fixed_in, "severity": severity,
+               "advisory": "GHSA-next-1"}
+    return CheckResult(check="dependencies.vulnerabilities.app", group="dependencies", status=status, time=at,
+                       summary=f"app: 1 open vulnerability ({severity})", evidence={"findings": [finding]},
+                       metrics={"vulnerabilities": 1, f"sev_{severity}": 1})
+
+
+def test_an_open_critical_finding_stays_in_the_reports_whatever_the_latest_status(tmp_path):
+    """Alerted once (fail), then stored as a warn by the next scan: still present, still open."""
+    from maintenance.operators.reports import announcement
+
+    store = ResultsStore(f"sqlite:///{tmp_path / 'f.db'}")
+    fill(store, families=False)
+    store.record([vulnerability_scan("fail", datetime(2026, 4, 20, 4, tzinfo=UTC)),
+                  vulnerability_scan("warn", datetime(2026, 4, 27, 4, tzinfo=UTC)),
+                  # a moderate one with a fix, and a critical without: open, not critical
+                  CheckResult(check="dependencies.vulnerabilities.api", group="dependencies", status="warn",
+                              summary="api: 1 open", time=datetime(2026, 4, 27, 4, tzinfo=UTC),
+                              evidence={"findings": [{"severity": "moderate", "fixed_in": "1.1"},
+                                                     {"severity": "critical", "fixed_in": None}]})])
+    weekly, monthly = (report_data(store, kind, checks=CHECKS, site="s", now=NOW) for kind in ("weekly", "monthly"))
+    assert [r["check_name"] for r in weekly["findings"]["critical_open"]] == ["dependencies.vulnerabilities.app"]
+    assert len(weekly["findings"]["open"]) == 2
+    assert "1 critical finding(s) open" in announcement(weekly, "https://r.example/w.html")
+    assert "1 critical finding(s) remain open (dependencies.vulnerabilities.app)." in monthly["summary"]
+    assert "No critical security or dependency finding is open" not in monthly["summary"]
+
+
+def test_findings_dated_after_the_period_are_not_in_its_report(tmp_path):
+    store = ResultsStore(f"sqlite:///{tmp_path / 'a.db'}")
+    fill(store, families=False)
+    store.record([vulnerability_scan("ok", datetime(2026, 4, 27, 4, tzinfo=UTC), severity="low"),
+                  vulnerability_scan("fail", datetime(2026, 5, 1, 4, 30, tzinfo=UTC))])   # after 1 May 00:00
+    data = report_data(store, "weekly", checks=CHECKS, site="s", now=NOW)
+    assert data["findings"]["scanned"] and data["findings"]["critical_open"] == []
+    assert "critical finding" not in data["summary"] and "No critical security or dependency finding" in data["summary"]
+
+
+def test_no_scan_configured_says_nothing_was_scanned(tmp_path):
+    from maintenance.results import not_configured
+
+    store = ResultsStore(f"sqlite:///{tmp_path / 'n.db'}")
+    fill(store, families=False)
+    store.record([CheckResult(**{**not_configured("dependencies.scan", "dependencies", "add a dependencies: "
+                                                  "section").__dict__, "time": datetime(2026, 4, 20, tzinfo=UTC)}),
+                  CheckResult(check="audit.credentials.atlas", group="audit", status="ok", summary="atlas: ok",
+                              time=datetime(2026, 4, 20, tzinfo=UTC))])
+    data = report_data(store, "monthly", checks=CHECKS, site="s", now=NOW)
+    assert "No dependency or security scan is configured, so nothing was scanned" in data["summary"]
+    assert "No critical security or dependency finding is open" not in data["summary"]
+    html = render_report(data)
+    findings = html.split('<section id="findings">', 1)[1].split("</section>", 1)[0]
+    assert "nothing was scanned" in findings and "No open findings" not in findings
 
 
 def test_late_result_rolls_its_day_up_again(tmp_path):

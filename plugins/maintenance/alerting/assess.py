@@ -34,7 +34,8 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
            try_number: int | None = None, log_url: str | None = None,
            now: datetime | None = None, failure_threshold: int | None = None,
            complete: bool = False, immediate: frozenset[str] = frozenset(),
-           cancel_undelivered: bool = True) -> Assessment:
+           cancel_undelivered: bool = True,
+           renotify: dict[str, bool] | None = None) -> Assessment:
     """Store results, update alert states and enqueue the alerts due now (one transaction).
 
     complete: these results are every check the task owns, so an open alert of a check that
@@ -42,6 +43,8 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
     immediate: checks that page on their first failed run whatever the threshold (`config`).
     cancel_undelivered: False for the uptime watcher, whose alerts are announced as asset events
     the moment they open: a recovery then follows its alert instead of cancelling it.
+    renotify: per check, whether its open incident is re-paged now (state.next_state); a check
+    not named is re-paged after alerting.renotify_after.
     """
     now = now or utcnow()
     policy = config.alerting
@@ -68,7 +71,8 @@ def assess(store: ResultsStore, config: MaintenanceConfig, results: list[CheckRe
                 new_states.append(closed_silently(state, now))
                 continue
             threshold = 1 if result.check in immediate else failure_threshold
-            state, due, paging = next_state(result, state, policy, now, threshold, run_id)
+            state, due, paging = next_state(result, state, policy, now, threshold, run_id,
+                                             (renotify or {}).get(result.check))
             if paging:
                 assessment.paging.append(result)
             if due is not None:

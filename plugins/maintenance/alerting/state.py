@@ -31,11 +31,14 @@ def fresh_state(check: str) -> dict[str, Any]:
 
 def next_state(result: CheckResult, state: dict[str, Any] | None, policy: Alerting, now: datetime,
                failure_threshold: int | None = None, run_id: str | None = None,
-               ) -> tuple[dict[str, Any], Due | None, bool]:
+               renotify: bool | None = None) -> tuple[dict[str, Any], Due | None, bool]:
     """(new state, alert due or None, paging) after one result.
 
     failure_threshold overrides the config's (daily, weekly and monthly checks page on their
     first failed run).
+    renotify: whether an open incident is re-paged: None, once renotify_after has passed; True,
+    now (the result found something new); False, not (the same finding, still there). A retry
+    of the run that already failed never re-pages.
     """
     threshold = failure_threshold or policy.failure_threshold
     state = {**fresh_state(result.check), **(state or {})}
@@ -43,7 +46,8 @@ def next_state(result: CheckResult, state: dict[str, Any] | None, policy: Alerti
     if result.status == "skipped":
         return state, None, False
     if result.failed:
-        if run_id is None or state["last_failed_run_id"] != run_id:
+        retry = run_id is not None and state["last_failed_run_id"] == run_id
+        if not retry:
             state["consecutive_failures"] += 1
             state["last_failed_run_id"] = run_id
         state["consecutive_successes"] = 0
@@ -53,7 +57,8 @@ def next_state(result: CheckResult, state: dict[str, Any] | None, policy: Alerti
         if paging and not state["alerting"]:
             state.update(alerting=True, last_alert_at=now)
             due = Due("alert", result, state["consecutive_failures"], state["failing_since"])
-        elif paging and now - state["last_alert_at"] >= policy.renotify_after:
+        elif paging and (now - state["last_alert_at"] >= policy.renotify_after if renotify is None
+                         else renotify and not retry):
             state["last_alert_at"] = now
             due = Due("reminder", result, state["consecutive_failures"], state["failing_since"])
         return state, due, paging

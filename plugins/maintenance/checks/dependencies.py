@@ -428,22 +428,30 @@ def findings(packages: list[Package], ids_per_package: list[list[str]], records:
 
 
 def judge_vulnerabilities(source: str, target: str, found: list[Finding], previous: set[str] | None,
-                          *, audited: int, skipped: list[str], runbook: str = RUNBOOK_WEEKLY) -> CheckResult:
-    """Fail only for what is new since the last scan: a new critical/high vulnerability with a fix.
+                          *, audited: int, skipped: list[str], runbook: str = RUNBOOK_WEEKLY,
+                          paged_before: set[str] | None = None) -> CheckResult:
+    """Fail while a critical/high vulnerability with a fix is in the lock file; page only for new ones.
 
     `previous`: the finding keys of the last scan (None: this is the first scan, all is new).
-    Everything else (known, no fix, lower severity, ignored) is a warn for the digest.
+    `paged_before`: the keys the last scan failed for (None: taken as `previous`).
+    A failing finding stays failing, and so its incident open, until the lock file no longer has
+    it (or an ignore rule covers it); `evidence["repage"]` says whether this scan found one the
+    last did not fail for, the only reason to page again (operators/dependencies.py).
+    Everything else (no fix, lower severity, ignored) is a warn for the digest.
     """
     open_ = [f for f in found if f.ignored is None]
     ignored = [f for f in found if f.ignored is not None]
     seen = previous or set()
+    paged = seen if paged_before is None else paged_before
     new = [f for f in open_ if f.key not in seen]
-    paging = [f for f in new if f.severity in PAGING and f.fixed_in]
+    failing = [f for f in open_ if f.severity in PAGING and f.fixed_in]
+    repage = [f for f in failing if f.key not in paged]
     counts = {s: sum(1 for f in open_ if f.severity == s) for s in SEVERITIES}
     metrics = {"packages": audited, "vulnerabilities": len(open_), "new": len(new), "ignored": len(ignored),
-               "not_audited": len(skipped), **{f"sev_{s}": n for s, n in counts.items()}}
+               "failing": len(failing), "not_audited": len(skipped), **{f"sev_{s}": n for s, n in counts.items()}}
     evidence = {"findings": [f.to_dict() for f in open_], "ignored": [f.to_dict() for f in ignored],
                 "new": [f.key for f in new], "finding_keys": sorted(f.key for f in open_),
+                "failing_keys": sorted(f.key for f in failing), "repage": bool(repage),
                 "not_audited": skipped[:100]}
     common = dict(check=f"dependencies.vulnerabilities.{source}", target=target, group="dependencies",
                   runbook=runbook, metrics=metrics, evidence=evidence)
@@ -451,11 +459,19 @@ def judge_vulnerabilities(source: str, target: str, found: list[Finding], previo
     tail = f" ({len(ignored)} ignored)" if ignored else ""
     if expired:
         tail += "; ignore expired for " + ", ".join(f"{f.advisory} (since {f.ignore_expired})" for f in expired[:5])
-    if paging:
-        lines = "; ".join(f.line() for f in paging[:5])
+    if repage:
+        lines = "; ".join(f.line() for f in repage[:5])
+        known = len(failing) - len(repage)
+        also = f" ({known} known one(s) still open)" if known else ""
         return CheckResult(status="fail", reason="new_vulnerability", critical=True, **common,
-                           summary=f"{source}: {len(paging)} new critical/high vulnerabilit"
-                                   f"{'y' if len(paging) == 1 else 'ies'} with a fix: {lines}{tail}")
+                           summary=f"{source}: {len(repage)} new critical/high vulnerabilit"
+                                   f"{'y' if len(repage) == 1 else 'ies'} with a fix{also}: {lines}{tail}")
+    if failing:
+        lines = "; ".join(f.line() for f in failing[:5])
+        return CheckResult(status="fail", reason="open_vulnerability", critical=True, **common,
+                           summary=f"{source}: {len(failing)} critical/high vulnerabilit"
+                                   f"{'y' if len(failing) == 1 else 'ies'} with a fix still open "
+                                   f"(already alerted): {lines}{tail}")
     if open_:
         level = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         lines = "; ".join(f.line() for f in (new or open_)[:5])

@@ -11,6 +11,8 @@ from maintenance.notifications.slack import MaintenanceNotifier
 # Operator modules are imported by every DAG file parse: what they need to run is imported
 # when they run (tests/dags/test_integrity.py keeps it so).
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from maintenance.config import MaintenanceConfig
     from maintenance.results import CheckResult, ResultsStore
 
@@ -59,6 +61,18 @@ def enqueue_report_once(store: ResultsStore, result: CheckResult, context: Any, 
         enqueue_report(store, result, context, channel=channel)
 
 
+def skip_before_first_result(store: ResultsStore, start: datetime, what: str) -> None:
+    """Skip a review or report of a period that began before the store's first result (the
+    first start, a catch-up run): it would only announce missing data. One log line says so."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    first = store.first_result_at()
+    if first is None or first > start:
+        since = f"the first stored result is from {first:%Y-%m-%d %H:%M} UTC" if first else "no result is stored yet"
+        raise AirflowSkipException(f"{what} skipped: its period began {start:%Y-%m-%d %H:%M} UTC and {since}, "
+                                   "so there is no complete record to review")
+
+
 def mask_secrets(*secrets: str) -> None:
     """Register secrets with Airflow's masker, so the task log never shows them either."""
     from airflow.sdk.log import mask_secret
@@ -84,6 +98,11 @@ class MaintenanceCheckOperator(BaseOperator):
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
         raise NotImplementedError
+
+    def renotify(self, results: list[CheckResult]) -> dict[str, bool]:
+        """Per check, whether its open incident is re-paged now; by default (empty) after
+        alerting.renotify_after."""
+        return {}
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         import sys
@@ -113,7 +132,8 @@ class MaintenanceCheckOperator(BaseOperator):
         assessment = assess(store, config, results, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
                             try_number=ti.try_number, log_url=ti.log_url,
                             failure_threshold=None if self.uses_failure_threshold else 1,
-                            complete=self.reports_every_check, immediate=IMMEDIATE_CHECKS)
+                            complete=self.reports_every_check, immediate=IMMEDIATE_CHECKS,
+                            renotify=self.renotify(results))
         if assessment.due:   # runbooks (issue 10): an incident in a group with a runbook starts it, once
             from maintenance.operators.runbook_start import start_runbooks
 

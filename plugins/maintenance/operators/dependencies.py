@@ -24,6 +24,12 @@ def _read_path(path: str) -> str:
 
 
 class DependencyScanOperator(ReviewOperator):
+    def renotify(self, results: list[CheckResult]) -> dict[str, bool]:
+        """A vulnerability still in the lock file keeps its incident open without paging again;
+        only a scan that finds one the last did not fail for pages (again)."""
+        return {r.check: bool(r.evidence.get("repage")) for r in results
+                if r.check.startswith("dependencies.vulnerabilities.") and "repage" in r.evidence}
+
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
         from maintenance.results import not_configured
 
@@ -111,11 +117,12 @@ def scan(deps: Dependencies, config: MaintenanceConfig, *, runbook: str, run_id:
                          ignore=ignore, today=today, source=source["name"])
         check = f"dependencies.vulnerabilities.{source['name']}"
         before = store.previous(check, not_run=run_id)
-        previous = set(before["evidence"].get("finding_keys", [])) if before and "finding_keys" in before["evidence"] \
-            else None
+        evidence = before["evidence"] if before else {}
+        previous = set(evidence["finding_keys"]) if "finding_keys" in evidence else None
+        paged_before = set(evidence["failing_keys"]) if "failing_keys" in evidence else None
         result = judge_vulnerabilities(source["name"], target, found, previous,
                                        audited=sum(1 for p in parsed.packages if p.version),
-                                       skipped=parsed.skipped, runbook=runbook)
+                                       skipped=parsed.skipped, runbook=runbook, paged_before=paged_before)
         result.metrics.update(osv_batch_requests=osv.batch_requests, details_fetched=outcome.fetched,
                               details_cached=outcome.cached)
         if outcome.errors:

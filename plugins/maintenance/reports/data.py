@@ -290,13 +290,39 @@ def backups_section(store: ResultsStore, start: datetime, end: datetime, days: l
             "failing": failing, "checks": len({r["check_name"] for r in recent})}
 
 
-def findings_section(store: ResultsStore, start: datetime, end: datetime) -> dict[str, Any] | None:
-    rows = _real(store.group_results(["dependencies", "security", "audit"], start, end))
-    if not rows:
-        return None
-    latest = _latest_per_check(rows)
-    open_ = [r for r in latest if r["status"] in ("fail", "warn")]
-    return {"checks": len(latest), "open": open_, "critical_open": [r for r in open_ if r["status"] == "fail"]}
+SCAN_GROUPS = ("dependencies", "security")
+PAGING_SEVERITIES = ("critical", "high")   # checks/dependencies.py PAGING: these, with a fix, fail a scan
+
+
+def critical_finding(row: dict[str, Any]) -> bool:
+    """Whether a scan's latest result has a critical finding in it now, whatever its status: a
+    dependency scan fails only for what is new, and its known findings are still there."""
+    if row["status"] == "fail":
+        return True
+    findings = (row.get("evidence") or {}).get("findings") or []
+    return any(isinstance(f, dict) and f.get("severity") in PAGING_SEVERITIES and f.get("fixed_in")
+               for f in findings)
+
+
+def findings_section(store: ResultsStore, start: datetime, end: datetime) -> dict[str, Any]:
+    """The newest result of each dependency and security check (and each audited credential)
+    stored in the period; open: what it found is still there (fail or warn, or critical findings
+    in its evidence). Without a scan in the period, `nothing_scanned` says so and why."""
+    rows = store.group_results([*SCAN_GROUPS], start, end, prefixes=("audit.credentials.",))
+    real = _real(rows)
+    scans = [r for r in real if r["check_group"] in SCAN_GROUPS]
+    latest = _latest_per_check(real)
+    open_ = [r for r in latest if r["status"] in ("fail", "warn") or critical_finding(r)]
+    unconfigured = not scans and any(r["reason"] == "not_configured" for r in rows if r["check_group"] in SCAN_GROUPS)
+    return {"scanned": bool(scans), "nothing_scanned": None if scans else nothing_scanned(configured=not unconfigured),
+            "checks": len(latest), "open": open_, "critical_open": [r for r in open_ if critical_finding(r)]}
+
+
+def nothing_scanned(*, configured: bool) -> str:
+    if not configured:
+        return ("No dependency or security scan is configured, so nothing was scanned (add a dependencies: "
+                "or security_scan: section to the maintenance config).")
+    return "No dependency or security scan ran in this period, so nothing was scanned."
 
 
 def analytics_section(store: ResultsStore, kind: str, start: datetime, end: datetime) -> dict[str, Any]:
@@ -317,9 +343,10 @@ def report_data(store: ResultsStore, kind: str, *, checks: list[Monitored], site
     data = {
         "kind": kind, "site": site, "label": label, "start": start, "end": end, "generated_at": now,
         "uptime": uptime, "errors": errors_section(store, start, end, days),
-        # findings, Web Vitals and backup verification: their state when the report is made
+        # Web Vitals and backup verification: their state when the report is made; findings:
+        # the newest scans of the period (a finding first seen after it is not in it)
         "cwv": cwv_section(store, start, now), "backups": backups_section(store, start, end, days, now),
-        "findings": findings_section(store, start, now), "analytics": analytics_section(store, kind, start, end),
+        "findings": findings_section(store, start, end), "analytics": analytics_section(store, kind, start, end),
         "windows": [w for w in windows if w.start < end and w.start + w.duration > start],
     }
     data["summary"] = director_summary(data)
@@ -361,11 +388,12 @@ def director_summary(data: dict[str, Any]) -> str:
     else:
         parts.append("No backup restore test ran in the period: backups are not verified.")
     findings = data["findings"]
-    if findings is None:
-        parts.append("No security or dependency scan results are stored yet.")
-    elif findings["critical_open"]:
+    if findings["critical_open"]:
         names = ", ".join(r["check_name"] for r in findings["critical_open"][:5])
         parts.append(f"{len(findings['critical_open'])} critical finding(s) remain open ({names}).")
-    else:
+    if not findings["scanned"]:
+        parts.append(findings["nothing_scanned"])
+    elif not findings["critical_open"]:
         parts.append("No critical security or dependency finding is open.")
     return " ".join(parts)
+
