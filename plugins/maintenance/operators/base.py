@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -53,6 +54,15 @@ def enqueue_report_once(store: ResultsStore, result: CheckResult, context: Any, 
     if not store.report_enqueued(result.check, channel=channel, dag_id=ti.dag_id, run_id=ti.run_id,
                                  task_id=ti.task_id):
         enqueue_report(store, result, context, channel=channel)
+
+
+# A task log's level says what the result is: a warning is a WARNING line, a failure an ERROR line.
+RESULT_LOG_LEVELS = {"warn": logging.WARNING, "fail": logging.ERROR}
+
+
+def log_result(log: Any, result: CheckResult, suffix: str = "") -> None:
+    log.log(RESULT_LOG_LEVELS.get(result.status, logging.INFO), "%-5s %s: %s%s", result.status.upper(), result.check,
+            result.summary, suffix)
 
 
 def mask_secrets(*secrets: str) -> None:
@@ -116,7 +126,7 @@ class MaintenanceCheckOperator(BaseOperator):
             start_runbooks(store, config, assessment, context)
         for result in results:
             quiet = " (maintenance window: not alerted)" if result.check in assessment.in_maintenance else ""
-            self.log.info("%-5s %s: %s%s", result.status.upper(), result.check, result.summary, quiet)
+            log_result(self.log, result, quiet)
         for name in assessment.removed:
             self.log.info("%s is no longer in the config: its state is forgotten", name)
         if results and all(r.status == "skipped" for r in results) and not assessment.removed:
