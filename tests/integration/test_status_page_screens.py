@@ -85,3 +85,17 @@ def test_status_pages_render(tmp_path, history_days):
     public = shoot(tmp_path, f"public-status-page-{label}", public_page(store, config(), now), width=1000)
     assert "admin-login" not in public["text"] and "api-health is down." in public["text"]
     assert "example.org/api" not in public["text"] and "HTTP 503" not in public["text"]
+
+
+def test_report_list_renders(tmp_path):
+    from maintenance.reports import publish
+    from maintenance.reports.render import render_report_list
+
+    folder = tmp_path / "reports"
+    for kind, label in (("weekly", "2026-W48"), ("monthly", "2026-11"), ("weekly", "2026-W49")):
+        publish.write_folder(folder, publish.report_name("example.org", kind, label), "<p>report</p>" * 400)
+    page = shoot(tmp_path, "report-list", render_report_list(publish.list_folder(folder)), width=1000)
+    lines = [line for line in page["text"].splitlines() if line.startswith("example.org-")]
+    assert [line.split("\t")[0] for line in lines] == ["example.org-weekly-2026-W49.html", "example.org-monthly-2026-11.html",
+                                                       "example.org-weekly-2026-W48.html"]
+    assert all(line.endswith("5 KB") for line in lines), lines
