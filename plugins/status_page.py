@@ -1,6 +1,8 @@
 """The status page inside the Airflow UI (issue 12): an Airflow 3 plugin with a FastAPI app
 mounted by the API server at /maintenance-status, and a nav entry that shows it in an iframe
-at the UI route /plugin/maintenance-status.
+at the UI route /plugin/maintenance-status. It also serves the weekly and monthly reports
+(/maintenance-status/reports/, issue 17) from the folder or bucket they are published to: the
+link Slack announces them with.
 
 Airflow's own auth protects it: a mounted app inherits none of the API server's, so the app
 declares requires_access_view(PLUGINS) (Bearer token, or the UI's `_token` cookie that the
@@ -17,7 +19,7 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-URL_PREFIX = "/maintenance-status"
+URL_PREFIX = "/maintenance-status"   # = maintenance.reports.publish.STATUS_APP_PREFIX (the Slack links)
 UI_ROUTE = "maintenance-status"
 
 
@@ -53,14 +55,57 @@ def create_app() -> Any:
 
         logging.getLogger(__name__).exception("status page: %s", type(exc).__name__)
         return HTMLResponse(f"<!DOCTYPE html><title>Status unavailable</title><h1>Status unavailable</h1>"
-                            f"<p>The results store could not be read ({type(exc).__name__}); see the API server "
-                            f"log.</p>", status_code=503)
+                            f"<p>The results store or the reports could not be read ({type(exc).__name__}); see the "
+                            f"API server log.</p>", status_code=503)
+
+    def reports(config: Any) -> tuple[list[dict[str, Any]], Any]:
+        """(the published reports, newest first; a reader of one report by kind and file name)."""
+        from maintenance.reports import publish
+
+        settings = config.reports
+        if settings.bucket:
+            from maintenance.hooks.storage import s3_client
+
+            client = s3_client(settings.conn_id)
+            return (publish.list_s3(client, settings.bucket, settings.prefix),
+                    lambda kind, file: publish.read_s3(client, settings.bucket, settings.prefix, kind, file))
+        folder = publish.reports_folder(settings)
+        return publish.list_folder(folder), lambda kind, file: publish.read_folder(folder, kind, file)
+
+    def newest_reports(config: Any, count: int) -> list[dict[str, Any]] | None:
+        """The newest reports for the status page; None when they cannot be listed (said on the page)."""
+        try:
+            return reports(config)[0][:count]
+        except Exception as exc:  # noqa: BLE001 - the status page still shows the checks
+            import logging
+
+            logging.getLogger(__name__).warning("status page: reports not listed: %s", type(exc).__name__)
+            return None
 
     @app.get("/", response_class=HTMLResponse)
     def status_page() -> HTMLResponse:
         from maintenance.reports.render import render_status_page
 
-        return HTMLResponse(render_status_page(page_data()), headers={"Cache-Control": "no-store"})
+        config, _ = context()
+        return HTMLResponse(render_status_page(page_data(), reports=newest_reports(config, 6)),
+                            headers={"Cache-Control": "no-store"})
+
+    @app.get("/reports/", response_class=HTMLResponse)
+    def report_list() -> HTMLResponse:
+        from maintenance.reports.render import render_report_list
+
+        config, _ = context()
+        return HTMLResponse(render_report_list(reports(config)[0]), headers={"Cache-Control": "no-store"})
+
+    @app.get("/reports/{kind}/{file}", response_class=HTMLResponse)
+    def report(kind: str, file: str) -> HTMLResponse:
+        config, _ = context()
+        html = reports(config)[1](kind, file)
+        if html is None:
+            raise HTTPException(status_code=404, detail="no such report (it may have been pruned)")
+        # A report is self-contained (inline CSS, data: images, no script): say so to the browser.
+        return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy":
+                                           "default-src 'none'; img-src data:; style-src 'unsafe-inline'"})
 
     @app.get("/checks/{name}", response_class=HTMLResponse)
     def check_page(name: str) -> HTMLResponse:
@@ -72,9 +117,12 @@ def create_app() -> Any:
         config, store = context()
         if name not in {e.name for e in config.endpoints}:
             raise HTTPException(status_code=404, detail=f"no endpoint check named {name!r}")
+        from maintenance.reports.data import check_facts
+
         now = utcnow()
         series = store.response_times(name, now - timedelta(hours=24))
-        return HTMLResponse(render_check_page(name, series, now), headers={"Cache-Control": "no-store"})
+        return HTMLResponse(render_check_page(name, series, now, facts=check_facts(store, name, now)),
+                            headers={"Cache-Control": "no-store"})
 
     @app.get("/api/status")
     def status_json() -> JSONResponse:

@@ -209,7 +209,8 @@ class Alerting(Strict):
 
 
 class Tasks(Strict):
-    """How every DAG's tasks run: a failing check is re-checked `retries` times before paging."""
+    """How every DAG's tasks run. `retries` re-runs a task that crashed; a check that fails is not
+    retried (the next scheduled run is its re-check, counted by alerting.failure_threshold)."""
 
     owner: str = "site-ops"
     retries: int = Field(2, ge=2, le=10)
@@ -439,6 +440,29 @@ class Reports(Strict):
     link_base: str | None = None                # URL where the folder or bucket prefix is served (Slack link)
     retention_days: int = Field(400, ge=1)      # older reports are deleted
     status_page_days: int = Field(90, ge=7, le=400)
+
+
+class PublicStatusPage(Strict):
+    """A static status page for the public (issue 17): written after each uptime_monitor run, only the
+    listed checks, no targets, reasons or evidence; it never links to or exposes the Airflow UI."""
+
+    publish_to: str = Field(min_length=1)       # a folder path, or s3://bucket/prefix
+    checks: list[str] = Field(min_length=1)     # endpoint names shown (others stay private)
+    title: str | None = None                    # default: site.name
+    conn_id: str | None = None                  # s3://: default the storage bucket's connection, else aws_default
+
+    @field_validator("publish_to")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        if value.startswith("s3://") and not value.removeprefix("s3://").split("/", 1)[0]:
+            raise ValueError(f"{value!r}: expected s3://bucket/prefix")
+        if "://" in value and not value.startswith("s3://"):
+            raise ValueError(f"{value!r}: expected a folder path or s3://bucket/prefix")
+        return value
+
+
+class StatusPage(Strict):
+    public: PublicStatusPage | None = None      # absent: no public page (the default)
 
 
 # -- reviews (issue 9): dependency scan, security scan, performance, security logs, audit -----------
@@ -681,6 +705,7 @@ class MaintenanceConfig(Strict):
     runbooks: Runbooks = Runbooks()                   # issue 10
     analytics: Analytics | None = None          # issue 12
     reports: Reports = Reports()                # issue 12
+    status_page: StatusPage = StatusPage()      # issue 17: the opt-in public page
 
     @model_validator(mode="after")
     def _cross_references(self) -> "MaintenanceConfig":
@@ -688,6 +713,10 @@ class MaintenanceConfig(Strict):
         duplicates = sorted(n for n, c in counts.items() if c > 1)
         if duplicates:
             raise ValueError(f"endpoints: duplicate name(s) {', '.join(duplicates)}")
+        public = self.status_page.public
+        unknown = [n for n in public.checks if n not in counts] if public else []
+        if unknown:
+            raise ValueError(f"status_page.public.checks: unknown endpoint(s) {', '.join(unknown)}")
         for index, window in enumerate(self.maintenance_windows):
             unknown = [n for n in window.endpoints if n not in counts]
             if unknown:

@@ -45,12 +45,18 @@ def site(tmp_path_factory):
                                   else "ok", reason="http_5xx" if failing and name == "api-health" else None,
                                   critical=name != "admin-login", metrics={"response_ms": 120.0},
                                   time=now - timedelta(minutes=minutes)) for name in ENDPOINTS])
+    reports = folder / "reports"
+    from maintenance.reports import publish
+
+    publish.write_folder(reports, publish.report_name("example.org", "weekly", "2026-W49"),
+                         "<!DOCTYPE html><title>Weekly report</title><h1>Weekly report 2026-W49</h1>")
     config = folder / "maintenance.yaml"
     endpoints = "\n".join(f"  - {{name: {n}, url: 'https://example.org/{n}', critical: {str(n != 'admin-login').lower()}, "
                           f"conditions: ['[STATUS] == 200']}}" for n in ENDPOINTS)
     config.write_text(textwrap.dedent(f"""
         site: {{name: example.org, url: "https://example.org"}}
         results: {{conn_id: status_results}}
+        reports: {{folder: "{reports}"}}
         heartbeat: {{late_after: {{}}}}
         maintenance_windows:
           - {{start: "{(now - timedelta(minutes=30)).isoformat()}", duration: 2h, endpoints: [admin-login], reason: certificate rotation}}
@@ -118,7 +124,11 @@ def get(server, path, token=None, **kwargs):
     return requests.get(f"{server['base']}{path}", headers=headers, timeout=30, **kwargs)
 
 
-@pytest.mark.parametrize("path", [f"{PREFIX}/", f"{PREFIX}/api/status", f"{PREFIX}/checks/homepage"])
+REPORT = "weekly/example.org-weekly-2026-W49.html"
+
+
+@pytest.mark.parametrize("path", [f"{PREFIX}/", f"{PREFIX}/api/status", f"{PREFIX}/checks/homepage",
+                                  f"{PREFIX}/reports/", f"{PREFIX}/reports/{REPORT}"])
 def test_anonymous_requests_get_401(server, path):
     response = get(server, path)
     assert response.status_code == 401, response.text[:200]
@@ -164,6 +174,23 @@ def test_status_page_html_when_authenticated(server):
     detail = get(server, f"{PREFIX}/checks/homepage", token=server["token"])
     assert detail.status_code == 200 and 'id="response-chart"' in detail.text
     assert get(server, f"{PREFIX}/checks/unknown", token=server["token"]).status_code == 404
+
+
+def test_reports_are_served_behind_the_login_and_listed(server):
+    """The link Slack announces a report with (publish.link_for without link_base) opens it."""
+    from maintenance.reports import publish
+
+    link = publish.link_for(REPORT, None, server["base"])
+    assert link == f"{server['base']}{PREFIX}/reports/{REPORT}"
+    response = requests.get(link, headers={"Authorization": f"Bearer {server['token']}"}, timeout=30)
+    assert response.status_code == 200 and "<h1>Weekly report 2026-W49</h1>" in response.text
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    listing = get(server, f"{PREFIX}/reports/", token=server["token"])
+    assert listing.status_code == 200 and f'href="{REPORT}"' in listing.text
+    page = get(server, f"{PREFIX}/", token=server["token"]).text
+    assert f'href="reports/{REPORT}"' in page.split('id="report-links"', 1)[1]
+    for missing in ("weekly/example.org-weekly-2020-W01.html", "weekly/..%2Fresults.db", "daily/x.html"):
+        assert get(server, f"{PREFIX}/reports/{missing}", token=server["token"]).status_code == 404, missing
 
 
 def test_plugin_is_registered_with_its_nav_view(server):

@@ -10,6 +10,7 @@ is missing.
 from __future__ import annotations
 
 import fcntl
+import logging
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,17 @@ _ADVISORY_LOCK_ID = 7_311_202_611   # any constant: "the results store is being 
 VERSION_TABLE = "maintenance_alembic_version"   # not Airflow's alembic_version: the database may be shared
 _done: set[str] = set()
 _guard = threading.Lock()
+
+
+class _QuietContext(logging.Filter):
+    """Drops Alembic's per-connection lines ("Context impl SQLiteImpl.", "Will assume non-transactional
+    DDL."): every task checks the revision, so they filled every task log. "Running upgrade ..." stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(("Context impl ", "Will assume "))
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_QuietContext())
 
 
 def _config(connection: sa.Connection) -> Any:

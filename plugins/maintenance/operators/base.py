@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -72,6 +73,14 @@ def skip_before_first_result(store: ResultsStore, start: datetime, what: str) ->
         raise AirflowSkipException(f"{what} skipped: its period began {start:%Y-%m-%d %H:%M} UTC and {since}, "
                                    "so there is no complete record to review")
 
+# A task log's level says what the result is: a warning is a WARNING line, a failure an ERROR line.
+RESULT_LOG_LEVELS = {"warn": logging.WARNING, "fail": logging.ERROR}
+
+
+def log_result(log: Any, result: CheckResult, suffix: str = "") -> None:
+    log.log(RESULT_LOG_LEVELS.get(result.status, logging.INFO), "%-5s %s: %s%s", result.status.upper(), result.check,
+            result.summary, suffix)
+
 
 def mask_secrets(*secrets: str) -> None:
     """Register secrets with Airflow's masker, so the task log never shows them either."""
@@ -140,7 +149,7 @@ class MaintenanceCheckOperator(BaseOperator):
             start_runbooks(store, config, assessment, context)
         for result in results:
             quiet = " (maintenance window: not alerted)" if result.check in assessment.in_maintenance else ""
-            self.log.info("%-5s %s: %s%s", result.status.upper(), result.check, result.summary, quiet)
+            log_result(self.log, result, quiet)
         for name in assessment.removed:
             self.log.info("%s is no longer in the config: its state is forgotten", name)
         if results and all(r.status == "skipped" for r in results) and not assessment.removed:

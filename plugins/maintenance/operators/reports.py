@@ -4,7 +4,6 @@ and the task that keeps a run red when one of its checks failed (the report runs
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -16,14 +15,6 @@ from maintenance.operators.base import MaintenanceCheckOperator, connection_or_n
 if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
     from maintenance.config import MaintenanceConfig
     from maintenance.results import CheckResult
-
-
-def reports_folder(config: MaintenanceConfig) -> Path:
-    if config.reports.folder:
-        return Path(config.reports.folder)
-    from maintenance.parse_settings import airflow_home
-
-    return airflow_home() / "reports"
 
 
 def announcement(data: dict[str, Any], link: str) -> str:
@@ -77,6 +68,7 @@ class PeriodReportOperator(MaintenanceCheckOperator):
         return out
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
+        from maintenance.alerting.delivery import ui_base_url
         from maintenance.hooks.results_db import results_store
         from maintenance.reports import publish
         from maintenance.reports.data import monitored, report_data
@@ -105,19 +97,19 @@ class PeriodReportOperator(MaintenanceCheckOperator):
                 client = s3_client(settings.conn_id)
                 try:
                     published = publish.upload_s3(client, settings.bucket, settings.prefix, name, html,
-                                                  settings.link_base)
+                                                  settings.link_base, ui_base_url(config))
                     pruned = publish.prune_s3(client, settings.bucket, settings.prefix, retention, now)
                 except Exception as exc:  # noqa: BLE001 - botocore errors are classified, never raised raw
                     reason, text = client_error(exc)
                     return [CheckResult(status="fail", reason=reason, **common,
                                         summary=f"report upload to s3://{settings.bucket}/{settings.prefix} failed: {text}")]
             else:
-                folder = reports_folder(config)
-                published = publish.write_folder(folder, name, html, settings.link_base)
+                folder = publish.reports_folder(config.reports)
+                published = publish.write_folder(folder, name, html, settings.link_base, ui_base_url(config))
                 pruned = publish.prune_folder(folder, retention, now)
         except OSError as exc:
             return [CheckResult(status="fail", reason="write_failed", **common,
-                                summary=f"report not written to {reports_folder(config)}: {exc.strerror or exc}")]
+                                summary=f"report not written to {publish.reports_folder(settings)}: {exc.strerror or exc}")]
         for old in pruned:
             self.log.info("pruned report older than %d days: %s", settings.retention_days, old)
         up = data["uptime"]

@@ -20,6 +20,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from maintenance.exceptions import ChecksFailed
+from maintenance.operators.base import log_result
 
 if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
     from maintenance.config import MaintenanceConfig
@@ -70,7 +71,7 @@ class RunbookStepOperator(BaseOperator):
         results_store(config.results.conn_id).record(results, dag_id=ti.dag_id, run_id=ti.run_id,
                                                       task_id=ti.task_id, try_number=ti.try_number)
         for result in results:
-            self.log.info("%-5s %s: %s", result.status.upper(), result.check, result.summary)
+            log_result(self.log, result)
         failing = [r for r in results if r.failed]
         if failing:
             raise StepFoundFault(failing)

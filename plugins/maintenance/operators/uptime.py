@@ -56,6 +56,42 @@ class UptimeCheckOperator(MaintenanceCheckOperator):
             results.append(watcher_check(config))
         return results
 
+    def conclude(self, context: Any, config: MaintenanceConfig, results: list[CheckResult]) -> list[dict[str, Any]]:
+        try:
+            return super().conclude(context, config, results)
+        finally:   # stored and alerted first; the public page (opt-in) shows this run, paging or not
+            publish_public_page(config, self.log)
+
+
+def publish_public_page(config: MaintenanceConfig, log: Any) -> str | None:
+    """Write status_page.public's page; its location, or None (not configured, or not written: a
+    warning in the task log, never the task's failure)."""
+    settings = config.status_page.public
+    if settings is None:
+        return None
+    from maintenance.hooks.results_db import results_store
+    from maintenance.reports.public import bucket_and_prefix, public_page, storage_conn_id, write_public_page
+    from maintenance.results import utcnow
+
+    try:
+        html = public_page(results_store(config.results.conn_id), config, utcnow())
+        client = None
+        if settings.publish_to.startswith("s3://"):
+            from maintenance.hooks.storage import s3_client
+
+            client = s3_client(storage_conn_id(config, bucket_and_prefix(settings.publish_to)[0]))
+        where = write_public_page(html, settings.publish_to, client)
+    except OSError as exc:
+        log.warning("public status page not written to %s: %s", settings.publish_to, exc.strerror or exc)
+        return None
+    except Exception as exc:  # noqa: BLE001 - storage errors are classified, never raised into the sweep
+        from maintenance.hooks.storage import client_error
+
+        log.warning("public status page not written to %s: %s", settings.publish_to, client_error(exc)[1])
+        return None
+    log.info("public status page written to %s (%d bytes)", where, len(html))
+    return where
+
 
 
 def watcher_check(config: MaintenanceConfig) -> CheckResult:

@@ -93,7 +93,9 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
     live = store.live_counts({"today": day_start(today), "24h": now - timedelta(hours=24)}, names)
     today_counts, last_24h = live["today"], live["24h"]
     latest = store.current_states(names)
+    live = store.live_details(day_start(today), names)
     day_list = [first_day + timedelta(days=i) for i in range(days)]
+    first_results = _first_results(store, by_day, first_day, names)
     rows = []
     for check in checks:
         mine = by_day[check.name]
@@ -113,11 +115,22 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
         state = "unknown" if last is None else ("maintenance" if last["in_maintenance"] else
                                                  "skipped" if last["status"] == "skipped" else
                                                  last["state"] or "unknown")
+        first = first_results.get(check.name)
+
+        def partial(start: datetime, total: int) -> dict[str, Any] | None:
+            # A window that began before the check's first result: say since when it counts.
+            return {"since": first, "counted": total} if first is not None and first > start else None
+
+        details = live.get(check.name) or {}
         rows.append({
             "name": check.name, "critical": check.critical, "group": check.group, "state": state,
             "last": last, "since": last["state_since"] if last else None,
             "uptime": {"24h": percent(h24.get("up", 0), h24.get("counted", 0)), "7d": window(7),
                        "30d": window(30), f"{days}d": window(days)},
+            "partial": {"24h": partial(now - timedelta(hours=24), h24.get("counted", 0)),
+                        **{f"{n}d": partial(day_start(day_list[-n]), sum(counted[-n:])) for n in (7, 30, days)}},
+            "response_ms": last["response_ms"] if last else None,
+            "today_p95": details.get("p95_ms"), "tls_days_left": details.get("tls_days_left"),
             "bars": bars,
             "p95": [(day, c.get("p95_ms")) for day, c in zip(day_list[:-1], counts)],
             "p50": [(day, c.get("p50_ms")) for day, c in zip(day_list[:-1], counts)],
@@ -139,6 +152,23 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
         "maintenance": {"current": current, "next": upcoming[0] if upcoming else None},
         "accounting": ACCOUNTING,
     }
+
+
+def _first_results(store: ResultsStore, by_day: dict[str, dict[date, dict[str, Any]]], first_day: date,
+                   names: list[str]) -> dict[str, datetime]:
+    """When the checks without a rolled-up result on the page's first day were first checked: the
+    page says "since 6 Dec, 7 checks" for a window that began before. Checks with the full history
+    cost no query."""
+    newer = [n for n in names if first_day not in by_day[n]]
+    return store.first_checked(newer) if newer else {}
+
+
+def check_facts(store: ResultsStore, name: str, now: datetime) -> dict[str, Any]:
+    """A check's page header: the latest response time, today's p95, the TLS certificate's days left."""
+    last = store.current_states([name]).get(name) or {}
+    live = store.live_details(day_start(now.date()), [name]).get(name) or {}
+    return {"response_ms": last.get("response_ms"), "checked_at": last.get("checked_at"),
+            "today_p95": live.get("p95_ms"), "tls_days_left": live.get("tls_days_left")}
 
 
 # -- the weekly and monthly reports ------------------------------------------------------------------

@@ -120,15 +120,30 @@ def render_report(data: dict[str, Any], templates: Path | None = None) -> str:
     return env.get_template("report.html.j2").render(data=data, charts=build_charts(data))
 
 
-def render_status_page(data: dict[str, Any], *, base: str = "", templates: Path | None = None) -> str:
+def render_status_page(data: dict[str, Any], *, reports: list[dict[str, Any]] | None = None, base: str = "",
+                       templates: Path | None = None) -> str:
+    """`reports`: the newest published reports (publish.list_folder/list_s3); None: not listable."""
     env = environment(str(templates or TEMPLATES))
-    return env.get_template("status_page.html.j2").render(data=data, base=base, svg=svg_helpers())
+    return env.get_template("status_page.html.j2").render(data=data, reports=reports, base=base, svg=svg_helpers())
+
+
+def render_public_page(page: dict[str, Any], templates: Path | None = None) -> str:
+    """The public status page (reports/public.py's public_view): no link, no script, no remote asset."""
+    env = environment(str(templates or TEMPLATES))
+    return env.get_template("public_status.html.j2").render(page=page, svg=svg_helpers())
+
+
+def render_report_list(reports: list[dict[str, Any]], templates: Path | None = None) -> str:
+    env = environment(str(templates or TEMPLATES))
+    return env.get_template("report_list.html.j2").render(reports=reports)
 
 
 def render_check_page(name: str, series: list[tuple[datetime, float | None, str]], now: datetime, *,
-                      base: str = "", templates: Path | None = None) -> str:
+                      facts: dict[str, Any] | None = None, base: str = "", templates: Path | None = None) -> str:
+    """`facts`: response_ms and checked_at of the latest check, today_p95, tls_days_left (None: unknown)."""
     env = environment(str(templates or TEMPLATES))
-    return env.get_template("status_check.html.j2").render(name=name, series=series, now=now, base=base,
+    facts = {"response_ms": None, "checked_at": None, "today_p95": None, "tls_days_left": None, **(facts or {})}
+    return env.get_template("status_check.html.j2").render(name=name, series=series, now=now, base=base, facts=facts,
                                                            svg=svg_helpers(), timedelta_24h=timedelta(hours=24))
 
 
@@ -156,17 +171,54 @@ def sparkline(values: list[float | None], width: int = 160, height: int = 28) ->
                     for i, v in enumerate(values) if v is not None)
 
 
+def nice_step(top: float, ticks: int = 5) -> float:
+    """A round axis step (1, 2 or 5 x 10^n) giving about `ticks` intervals up to top."""
+    import math
+
+    raw = max(top, 1e-9) / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+CHART_MARGIN = {"left": 56, "right": 12, "top": 10, "bottom": 30}
+MAX_DOTS = 600   # above this many points a dot per point is a smear: the line alone is drawn
+
+
 def series_path(series: list[tuple[datetime, float | None, str]], start: datetime, end: datetime,
-                width: int = 880, height: int = 220) -> dict[str, Any]:
-    """Points and failure marks of a raw response-time series for the drill-down chart."""
+                width: int = 900, height: int = 260) -> dict[str, Any]:
+    """The drill-down chart of a raw response-time series: plot area, y ticks in ms (round
+    steps from 0), x ticks every 3 hours, a dot per result (with its time and value), failures
+    as red marks on the time axis."""
+    m = CHART_MARGIN
+    plot_w, plot_h = width - m["left"] - m["right"], height - m["top"] - m["bottom"]
     span = max(1.0, (end - start).total_seconds())
     known = [ms for _, ms, _ in series if ms is not None]
-    top = max(known) if known else 1.0
-    points, fails = [], []
+    step = nice_step(max(known) if known else 1.0)
+    top = step * max(1, -(-max(known, default=1.0) // step))
+
+    def x_of(at: datetime) -> float:
+        return round(m["left"] + (at - start).total_seconds() / span * plot_w, 1)
+
+    def y_of(ms: float) -> float:
+        return round(m["top"] + plot_h - ms / top * plot_h, 1)
+
+    dots, fails = [], []
     for at, ms, status in series:
-        x = (at - start).total_seconds() / span * width
         if status == "fail":
-            fails.append(round(x, 1))
+            fails.append({"x": x_of(at), "label": f"{at:%H:%M} UTC: failed"})
         if ms is not None:
-            points.append(f"{x:.1f},{height - (ms / top) * (height - 10):.1f}")
-    return {"points": " ".join(points), "fails": fails, "top": top, "width": width, "height": height}
+            dots.append({"x": x_of(at), "y": y_of(ms), "fail": status == "fail",
+                         "label": f"{at:%H:%M} UTC: {ms:,.0f} ms"})
+    first_tick = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    first_tick += timedelta(hours=(3 - first_tick.hour % 3) % 3)
+    x_ticks = []
+    tick = first_tick
+    while tick <= end:
+        x_ticks.append({"x": x_of(tick), "label": f"{tick:%H:%M}" if tick.hour else f"{tick:%d %b}"})
+        tick += timedelta(hours=3)
+    y_ticks = [{"y": y_of(v), "label": f"{v:,.0f}"} for v in
+               (step * i for i in range(int(round(top / step)) + 1))]
+    return {"points": " ".join(f"{d['x']},{d['y']}" for d in dots), "dots": dots if len(dots) <= MAX_DOTS else [],
+            "fails": fails, "top": max(known) if known else None, "width": width, "height": height,
+            "x_ticks": x_ticks, "y_ticks": y_ticks, "left": m["left"], "right": width - m["right"],
+            "plot_top": m["top"], "bottom": m["top"] + plot_h}
