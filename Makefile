@@ -1,5 +1,6 @@
 # Two commands: `make run` (start Airflow locally) and `make test` (the whole suite).
-# Both create .venv from requirements.txt when it is missing or out of date.
+# Both create .venv when it is missing or out of date: requirements.txt is what runs (the Docker
+# image installs only that); requirements-dev.txt adds what only the tests and benchmarks import.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,10 +10,10 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
 .PHONY: install run test benchmark clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	# plugins/ on the venv's path, so `python -m maintenance ...` works outside Airflow too
 	$(PY) -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "maintenance-plugins.pth").write_text("$(CURDIR)/plugins\n")'
 	touch $@

@@ -31,6 +31,43 @@ V2023 = "application/vnd.atlas.2023-01-01+json"
 V2024 = "application/vnd.atlas.2024-08-05+json"
 REALM = "MMS Public API"
 
+# Events as the v2 spec types them (atlas-sdk-go: EventViewForNdsGroup / EventViewForOrg and their
+# eventTypeName enums). A test that seeds a field or type the spec does not have fails at once.
+GROUP_EVENT_FIELDS = {
+    "id", "created", "eventTypeName", "groupId", "orgId", "links", "isGlobalAdmin", "remoteAddress", "userId",
+    "username", "apiKeyId", "publicKey", "alertId", "alertConfigId", "targetPublicKey", "targetUsername",
+    "whitelistEntry", "dbUserUsername", "hostname", "port", "replicaSetName", "shardName", "metricName",
+    "currentValue", "resourceId", "resourceType", "teamId", "invoiceId", "paymentId", "delegatePrincipal",
+    "collection", "database", "opType", "sessionId", "endpointId", "providerEndpointId"}
+ORG_EVENT_FIELDS = {
+    "id", "created", "eventTypeName", "groupId", "orgId", "links", "isGlobalAdmin", "remoteAddress", "userId",
+    "username", "apiKeyId", "publicKey", "alertId", "alertConfigId", "invoiceId", "paymentId", "whitelistEntry",
+    "teamId", "targetUsername"}
+GROUP_EVENT_TYPES = {   # the part of the project enums the tests use (NDS audit, API user, user, replica set, backup)
+    "CLUSTER_CREATED", "CLUSTER_READY", "CLUSTER_UPDATE_SUBMITTED", "CLUSTER_UPDATE_STARTED",
+    "CLUSTER_UPDATE_COMPLETED", "CLUSTER_DELETED", "MONGODB_USER_ADDED", "MONGODB_USER_DELETED",
+    "MONGODB_USER_UPDATED", "MONGODB_ROLE_ADDED", "MONGODB_ROLE_UPDATED", "MONGODB_ROLE_DELETED",
+    "NETWORK_PERMISSION_ENTRY_ADDED", "NETWORK_PERMISSION_ENTRY_REMOVED", "NETWORK_PERMISSION_ENTRY_UPDATED",
+    "API_KEY_CREATED", "API_KEY_DELETED", "API_KEY_ACCESS_LIST_ENTRY_ADDED", "API_KEY_ACCESS_LIST_ENTRY_DELETED",
+    "API_KEY_ROLES_CHANGED", "API_KEY_DESCRIPTION_CHANGED", "API_KEY_ADDED_TO_GROUP", "API_KEY_REMOVED_FROM_GROUP",
+    "JOINED_GROUP", "REMOVED_FROM_GROUP", "INVITED_TO_GROUP", "USER_ROLES_CHANGED_AUDIT",
+    "PRIMARY_ELECTED", "NO_PRIMARY", "ONE_PRIMARY", "TOO_MANY_ELECTIONS",
+    "CPS_SNAPSHOT_STARTED", "CPS_SNAPSHOT_SUCCESSFUL", "CPS_SNAPSHOT_FAILED", "CPS_RESTORE_SUCCESSFUL",
+    "CPS_RESTORE_FAILED"}
+ORG_EVENT_TYPES = {     # part of OrgEventTypeViewForOrg
+    "ORG_CREATED", "ORG_RENAMED", "ORG_TWO_FACTOR_AUTH_REQUIRED", "ORG_TWO_FACTOR_AUTH_OPTIONAL",
+    "ORG_PUBLIC_API_ACCESS_LIST_REQUIRED", "ORG_PUBLIC_API_ACCESS_LIST_NOT_REQUIRED",
+    "ORG_EMPLOYEE_ACCESS_RESTRICTED", "ORG_EMPLOYEE_ACCESS_UNRESTRICTED", "ORG_UI_IP_ACCESS_LIST_ENABLED",
+    "ORG_UI_IP_ACCESS_LIST_DISABLED", "ORG_EDITED_UI_IP_ACCESS_LIST_ENTRIES", "ORG_INVOICE_OVER_THRESHOLD"}
+
+
+def _checked_events(events: list[dict[str, Any]], fields: set[str], types: set[str], what: str) -> list[dict[str, Any]]:
+    for event in events:
+        extra = set(event) - fields - {"clusterName"}   # clusterName: what clusterNames filters on; not served
+        assert not extra, f"{what} events have no field {sorted(extra)} in the Atlas spec"
+        assert event.get("eventTypeName") in types, f"{event.get('eventTypeName')} is not one of the {what} event types"
+    return events
+
 
 def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -109,8 +146,29 @@ class AtlasServer(ServedApp):
         # project level (runbook_database): IP access list and events (newest first)
         self.access_list: list[dict[str, Any]] = [{"cidrBlock": "203.0.113.0/24", "comment": "workers",
                                                    "groupId": project_id, "links": []}]
-        self.events: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
+        self._org_events: list[dict[str, Any]] = []
+        self.org_id = "5f4007f327a3bd7b6f4103aa"
+        self.org_readable = True          # False: the key is a project key, refused the organisation's events
+        self.event_queries: list[dict[str, list[str]]] = []   # query of every events request, project or org
         self.server = LocalServer(self)
+
+    # Events are checked against the spec as the tests set them (see GROUP_EVENT_FIELDS).
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self._events
+
+    @events.setter
+    def events(self, value: list[dict[str, Any]]) -> None:
+        self._events = _checked_events(list(value), GROUP_EVENT_FIELDS, GROUP_EVENT_TYPES, "project")
+
+    @property
+    def org_events(self) -> list[dict[str, Any]]:
+        return self._org_events
+
+    @org_events.setter
+    def org_events(self, value: list[dict[str, Any]]) -> None:
+        self._org_events = _checked_events(list(value), ORG_EVENT_FIELDS, ORG_EVENT_TYPES, "organisation")
 
     def connection_json(self, private_key: str | None = None, **extra: Any) -> str:
         return json.dumps({"conn_type": "http", "host": self.url, "login": self.public_key,
@@ -185,8 +243,8 @@ class AtlasServer(ServedApp):
         if not self._authorised(request):
             return self._challenge()
         project = f"/api/atlas/v2/groups/{self.project_id}"
-        if path in (f"{project}/accessList", f"{project}/events"):
-            return self._project_list(path[len(project):], request, query)
+        if path in (f"{project}/accessList", f"{project}/events", project, f"/api/atlas/v2/orgs/{self.org_id}/events"):
+            return self._project_list(path, request, query)
         prefix = f"/api/atlas/v2/groups/{self.project_id}/clusters/{self.cluster_name}"
         if not path.startswith(prefix):
             return self._error(404, "RESOURCE_NOT_FOUND", f"no resource at {path}")
@@ -233,20 +291,36 @@ class AtlasServer(ServedApp):
         self.jobs[job["id"]] = job
         return json_reply(self._public(job))
 
-    def _project_list(self, rest: str, request: Request, query: dict[str, list[str]]) -> Reply:
-        """GET /groups/{id}/accessList and /groups/{id}/events (minDate/maxDate filter, newest first)."""
+    def _project_list(self, path: str, request: Request, query: dict[str, list[str]]) -> Reply:
+        """GET /groups/{id} (getProject), /groups/{id}/accessList, /groups/{id}/events (listGroupEvents)
+        and /orgs/{id}/events (listOrgEvents): minDate/maxDate/eventType filters, newest first, `raw`
+        only with includeRaw=true."""
         if request.headers.get("Accept", "") != V2023:
-            return self._error(406, "INVALID_VERSION_DATE", f"{rest} is served as {V2023}")
-        if rest == "/accessList":
+            return self._error(406, "INVALID_VERSION_DATE", f"{path} is served as {V2023}")
+        if path.endswith("/accessList"):
             return self._page(self.access_list, query)
-        events = sorted(self.events, key=lambda e: e["created"], reverse=True)
+        if path == f"/api/atlas/v2/groups/{self.project_id}":
+            return json_reply({"id": self.project_id, "name": "shop", "orgId": self.org_id, "clusterCount": 1,
+                               "created": "2024-01-01T00:00:00Z", "links": []})
+        self.event_queries.append(query)
+        org = path.startswith("/api/atlas/v2/orgs/")
+        if org and not self.org_readable:
+            return self._error(401, "USER_UNAUTHORIZED", "Current user is not authorized to perform this action.")
+        events = sorted(self.org_events if org else self.events, key=lambda e: e["created"], reverse=True)
         if query.get("clusterNames"):
             events = [e for e in events if e.get("clusterName") in query["clusterNames"]]
+        if query.get("eventType"):
+            events = [e for e in events if e["eventTypeName"] in query["eventType"]]
         if query.get("minDate"):
             events = [e for e in events if e["created"] >= query["minDate"][0]]
         if query.get("maxDate"):
             events = [e for e in events if e["created"] <= query["maxDate"][0]]
-        return self._page(events, query)
+        raw = query.get("includeRaw", ["false"])[0] == "true"
+        served = [{**{k: v for k, v in e.items() if k != "clusterName"},
+                   **({"raw": {"_t": e["eventTypeName"], "cid": self.project_id,
+                               "cre": e["created"], "id": e["id"], "orgId": self.org_id, "gn": "shop",
+                               "orgName": "Shop"}} if raw else {})} for e in events]
+        return self._page(served, query)
 
     @staticmethod
     def _public(item: dict[str, Any]) -> dict[str, Any]:
@@ -301,6 +375,7 @@ class CloudflareServer(ServedApp):
         self.lifecycles: dict[str, list[dict[str, Any]]] = {}
         self.public_r2_dev: set[str] = set()                      # buckets whose r2.dev URL is on
         self.custom_domains: dict[str, list[dict[str, Any]]] = {}
+        self.missing: set[str] = set()                             # buckets that do not exist: 404, code 10006
         self.server = LocalServer(self)
 
     def connection_json(self, token: str | None = None) -> str:
@@ -324,5 +399,8 @@ class CloudflareServer(ServedApp):
         if not match or request.method != "GET":
             return json_reply({"success": False, "errors": [{"code": 7003, "message": "No route"}], "result": None}, 404)
         bucket, what = match.groups()
+        if bucket in self.missing:
+            return json_reply({"success": False, "errors": [{"code": 10006, "message": "The specified bucket does not exist."}],
+                               "messages": [], "result": None}, 404)
         rules = (self.locks if what == "lock" else self.lifecycles).get(bucket, [])
         return json_reply({"success": True, "errors": [], "messages": [], "result": {"rules": rules}})

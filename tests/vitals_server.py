@@ -12,6 +12,9 @@ from servers import LocalServer, Reply, Request, ServedApp, json_reply
 
 KEY = "AIzaTestKEY123"
 VERCEL_TOKEN = "vercel-token-SECRET"
+# runPagespeed's enum parameters as the v5 discovery document lists them (values are upper case)
+PSI_ENUMS = {"category": {"CATEGORY_UNSPECIFIED", "ACCESSIBILITY", "BEST_PRACTICES", "PERFORMANCE", "PWA", "SEO"},
+             "strategy": {"STRATEGY_UNSPECIFIED", "DESKTOP", "MOBILE"}}
 
 
 def crux_record(origin: str, lcp: int, inp: int, cls: str) -> dict[str, Any]:
@@ -42,6 +45,7 @@ class VitalsServer(ServedApp):
         self.records: dict[str, dict[str, Any]] = {}
         self.histories: dict[str, dict[str, Any]] = {}
         self.psi: dict[str, dict[str, Any]] = {}
+        self.psi_queries: list[dict[str, list[str]]] = []
         self.server = LocalServer(self)
 
     def connection_json(self) -> str:
@@ -62,6 +66,13 @@ class VitalsServer(ServedApp):
                                              "status": "NOT_FOUND"}}, 404)
             return json_reply(store[target])
         if parts.path == "/pagespeedonline/v5/runPagespeed":
+            self.psi_queries.append(query)
+            for name, allowed in PSI_ENUMS.items():
+                for value in query.get(name, []):
+                    if value not in allowed:
+                        return json_reply({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                                     "message": f"Invalid value at '{name}' (TYPE_ENUM), \"{value}\""}},
+                                          400)
             url = query.get("url", [""])[0]
             return json_reply(self.psi.get(url, {"id": url, "lighthouseResult": {}}))
         return json_reply({"error": {"code": 404, "message": "not found"}}, 404)

@@ -146,7 +146,7 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
         atlas.events = [{"id": "e1", "created": iso(now - timedelta(days=1)), "eventTypeName": "API_KEY_CREATED",
                          "username": "bob@shop.example", "targetPublicKey": "newkey12"},
                         {"id": "e2", "created": iso(now - timedelta(days=2)), "eventTypeName": "MONGODB_USER_UPDATED",
-                         "username": "carol@shop.example", "targetUsername": "reporting"}]
+                         "username": "carol@shop.example", "dbUserUsername": "reporting"}]
         path = tmp_path / "all.yaml"
         path.write_text(textwrap.dedent(BASE) + textwrap.dedent(f"""
             endpoints:

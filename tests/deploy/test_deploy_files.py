@@ -1,7 +1,7 @@
 """The deployment files: docker-compose.yaml against the Compose specification's JSON schema
 (docker compose cannot run here), and the Helm chart values.
 
-The schema is the one check-jsonschema vendors (requirements.txt pins it), i.e.
+The schema is the one check-jsonschema vendors (requirements-dev.txt pins it: a test-only tool), i.e.
 compose-spec/compose-spec schema/compose-spec.json, with its licence beside it in the package.
 """
 

@@ -51,6 +51,8 @@ def test_crux_with_its_trend_and_psi_when_crux_has_no_record(config, monkeypatch
         monkeypatch.setenv("AIRFLOW_CONN_PAGESPEED_API", json.dumps({"conn_type": "http", "host": vitals.server.url}))
         origin, page = web_vitals(config, 1, "maintenance_weekly")
         bodies = [r.json() for r in vitals.server.requests if r.method == "POST"]
+    # runPagespeed's enums as the discovery document spells them (a lower-case value is refused)
+    assert [(q["category"], q["strategy"]) for q in vitals.psi_queries] == [(["PERFORMANCE"], ["MOBILE"])]
     assert origin.status == "ok" and origin.metrics == {"lcp_p75": 2100, "inp_p75": 180, "cls_p75": 0.05}
     assert "LCP 2100 ms good (+5% vs the period before)" in origin.summary and origin.evidence["source"] == "CrUX"
     assert "CLS 0.05 good (+25% vs the period before)" in origin.summary      # "0.04" -> "0.05" strings

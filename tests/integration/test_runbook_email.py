@@ -52,6 +52,18 @@ def test_healthy(world):
     assert diagnosis.findings == [] and diagnosis.contacts[0].name == "Mailgun Support"
 
 
+def test_delivery_rates_come_from_the_metrics_api_and_from_stats_when_it_is_refused(world):
+    world["mailgun"].bounced = 30
+    results = by_check(diagnose_world(world)[0])
+    (query,) = world["mailgun"].metric_queries
+    assert query["filter"] == {"AND": [{"attribute": "domain", "comparator": "=",
+                                        "values": [{"label": "mg.test.example", "value": "mg.test.example"}]}]}
+    assert results["email.delivery"].metrics["bounced_rate"] == 0.03 and world["mailgun"].stats_queries == 0
+    world["mailgun"].metrics_api = False          # an account without the Metrics API: the deprecated stats
+    results = by_check(diagnose_world(world)[0])
+    assert results["email.delivery"].metrics["bounced_rate"] == 0.03 and world["mailgun"].stats_queries == 1
+
+
 def test_unverified_sending_domain(world):
     world["mailgun"].state = "unverified"
     world["mailgun"].records[1]["valid"] = "invalid"

@@ -13,7 +13,7 @@ from atlas_server import AtlasServer, iso
 from mongo_fixtures import mongo_auth_server, mongo_server_factory  # noqa: F401
 
 from maintenance.config import MaintenanceConfig
-from maintenance.operators.security_logs import admin_log, atlas_events
+from maintenance.operators.security_logs import admin_log, atlas_events, atlas_org_events
 from maintenance.results import utcnow
 
 NOW = utcnow()
@@ -146,7 +146,7 @@ def test_atlas_events_of_the_week_with_who_and_when(atlas):
         {"id": "k1", "created": iso(NOW - timedelta(days=2)), "eventTypeName": "API_KEY_CREATED",
          "username": "bob@shop.example", "targetPublicKey": "newkey12"},
         {"id": "u1", "created": iso(NOW - timedelta(days=3)), "eventTypeName": "MONGODB_USER_ADDED",
-         "username": "carol@shop.example", "targetUsername": "reporting"},
+         "username": "carol@shop.example", "dbUserUsername": "reporting"},
         {"id": "old", "created": iso(NOW - timedelta(days=12)), "eventTypeName": "API_KEY_CREATED", "username": "old"},
     ]
     result = atlas_events(config(), START, NOW, "maintenance_weekly")
@@ -168,3 +168,40 @@ def test_atlas_failures_are_classified(atlas, monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_ATLAS_API")
     skipped = atlas_events(config(), START, NOW, "maintenance_weekly")
     assert skipped.status == "skipped" and "connection 'atlas_api'" in skipped.summary
+
+
+def test_an_opened_access_list_is_seen_in_the_project_and_the_organisation_events(atlas):
+    # as the spec has them: the project's entry is the event's whitelistEntry; the organisation's
+    # access-list settings are organisation events, absent from the project's events
+    atlas.events = [{"id": "a2", "created": iso(NOW - timedelta(hours=5)), "eventTypeName": "NETWORK_PERMISSION_ENTRY_ADDED",
+                     "username": "dev@shop.example", "whitelistEntry": "198.51.100.0/24", "groupId": atlas.project_id}]
+    atlas.org_events = [{"id": "o1", "created": iso(NOW - timedelta(days=2)), "orgId": atlas.org_id,
+                         "eventTypeName": "ORG_PUBLIC_API_ACCESS_LIST_NOT_REQUIRED", "username": "owner@shop.example"},
+                        {"id": "o2", "created": iso(NOW - timedelta(days=1)), "orgId": atlas.org_id,
+                         "eventTypeName": "ORG_INVOICE_OVER_THRESHOLD"}]
+    project = atlas_events(config(), START, NOW, "maintenance_weekly")
+    assert (project.status, project.reason) == ("fail", "unexpected_change")
+    assert "access list opened: NETWORK_PERMISSION_ENTRY_ADDED 198.51.100.0/24 by dev@shop.example" in project.summary
+    org = atlas_org_events(config(), START, NOW, "maintenance_weekly")
+    assert (org.check, org.target, org.status) == ("security.logs.atlas_org", f"atlas-org:{atlas.org_id}", "fail")
+    assert "access list opened: ORG_PUBLIC_API_ACCESS_LIST_NOT_REQUIRED by owner@shop.example" in org.summary
+    # only the access-list types are asked of the organisation (the invoice is not read), and no raw documents
+    org_query = atlas.event_queries[-1]
+    assert "ORG_PUBLIC_API_ACCESS_LIST_NOT_REQUIRED" in org_query["eventType"] and org.metrics["events"] == 1
+    assert all("includeRaw" not in q for q in atlas.event_queries)
+
+
+def test_a_key_that_may_not_read_the_organisation_is_a_warning_saying_what_goes_unseen(atlas):
+    atlas.org_readable = False
+    org = atlas_org_events(config(), START, NOW, "maintenance_weekly")
+    assert (org.status, org.reason, org.critical) == ("warn", "unauthorized", False)
+    assert "API access list no longer required" in org.summary and "Organization Read Only" in org.summary
+    assert "atlas-private-SECRET" not in org.summary
+
+
+def test_the_stand_in_refuses_event_fields_and_types_the_spec_does_not_have(atlas):
+    with pytest.raises(AssertionError, match="accessListEntry"):
+        atlas.events = [{"id": "x", "created": iso(NOW), "eventTypeName": "NETWORK_PERMISSION_ENTRY_ADDED",
+                         "accessListEntry": "0.0.0.0/0"}]
+    with pytest.raises(AssertionError, match="ORG_UI_IP_ACCESS_LIST_DISABLED"):
+        atlas.events = [{"id": "x", "created": iso(NOW), "eventTypeName": "ORG_UI_IP_ACCESS_LIST_DISABLED"}]

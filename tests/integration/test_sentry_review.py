@@ -57,7 +57,7 @@ class FakeSentry:
             return json_reply({"start": "2026-11-27T00:00:00Z", "end": "2026-11-28T00:00:00Z", "intervals": [],
                                "groups": [{"by": {"outcome": "accepted"}, "totals": {"sum(quantity)": sum(self.hourly)},
                                            "series": {"sum(quantity)": self.hourly}}]})
-        return json_reply({"detail": "not found"}, 404)
+        return json_reply({"detail": "The requested resource does not exist"}, 404)
 
 
 @pytest.fixture
@@ -111,6 +111,20 @@ def test_bad_token_is_unauthorized_naming_the_connection(sentry, monkeypatch):
         SentryHook().issues("is:unresolved")
     assert caught.value.reason == "unauthorized" and "sentry_api" in str(caught.value)
     assert "sntrys_wrong_token_xyz" not in str(caught.value)
+
+
+def test_an_organization_this_host_does_not_have_is_named_with_the_host_and_the_eu_region(sentry, monkeypatch):
+    sentry([1] * 24)
+    conn = json.loads(__import__("os").environ["AIRFLOW_CONN_SENTRY_API"])
+    conn["extra"]["organization"] = "acme-eu"          # an EU organization asked on the US host
+    monkeypatch.setenv("AIRFLOW_CONN_SENTRY_API", json.dumps(conn))
+    host = conn["host"].split("//")[1]
+    for call in (lambda hook: hook.issues("is:unresolved"), lambda hook: hook.hourly_errors()):
+        with pytest.raises(ProviderError) as caught:
+            call(SentryHook())
+        assert caught.value.status == 404
+        assert f"Sentry on {host} has no organization 'acme-eu'" in str(caught.value)
+        assert "https://de.sentry.io" in str(caught.value) and "connection 'sentry_api'" in str(caught.value)
 
 
 HTML = (200, {"Content-Type": "text/html"}, "<html><body>Sentry is down for maintenance</body></html>")

@@ -203,6 +203,14 @@ def test_r2_wrong_token_names_the_connection(cloudflare, monkeypatch):
     [result] = bucket_settings(Bucket(name="r2-backups", conn_id="r2_backups", kind="r2"))
     assert result.status == "fail" and result.reason == "unauthorized"
     assert "connection 'cloudflare_api'" in result.summary and "cf-token-SECRET" not in result.summary
+    assert "Authentication error (code 10000)" in result.summary      # Cloudflare's errors[] message
+
+
+def test_r2_error_answers_show_cloudflares_errors_messages(cloudflare):
+    cloudflare.missing.add("r2-gone")
+    [result] = bucket_settings(Bucket(name="r2-gone", conn_id="r2_backups", kind="r2"))
+    assert (result.status, result.reason) == ("fail", "http_4xx")
+    assert "HTTP 404: The specified bucket does not exist. (code 10006)" in result.summary
 
 
 def test_r2_restore_test_does_not_exist(s3):

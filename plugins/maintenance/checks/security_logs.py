@@ -23,9 +23,14 @@ from maintenance.results import CheckResult
 RUNBOOK = "maintenance_weekly"
 GROUP = "security"
 
-NEW_API_KEY = {"API_KEY_CREATED", "API_KEY_ADDED_TO_GROUP", "TEMP_GLOBAL_API_KEY_CREATED"}
-ACCESS_OPENED = {"NETWORK_PERMISSION_ENTRY_ADDED", "API_KEY_ACCESS_LIST_ENTRY_ADDED", "API_KEY_WHITELIST_ENTRY_ADDED",
-                 "ORG_PUBLIC_API_ACCESS_LIST_NOT_REQUIRED", "ORG_UI_IP_ACCESS_LIST_DISABLED"}
+# Event type names and fields: the Atlas v2 spec (provider-apis.md section 1). A project's events
+# (listGroupEvents) and its organisation's (listOrgEvents) are different sets: organisation settings
+# never show among the project's events, so they are read from the organisation's endpoint.
+NEW_API_KEY = {"API_KEY_CREATED", "API_KEY_ADDED_TO_GROUP"}
+PROJECT_ACCESS_OPENED = {"NETWORK_PERMISSION_ENTRY_ADDED", "API_KEY_ACCESS_LIST_ENTRY_ADDED"}
+ORG_ACCESS_OPENED = {"ORG_PUBLIC_API_ACCESS_LIST_NOT_REQUIRED", "ORG_UI_IP_ACCESS_LIST_DISABLED"}
+ORG_EVENT_TYPES = sorted(ORG_ACCESS_OPENED | {"ORG_EDITED_UI_IP_ACCESS_LIST_ENTRIES"})   # asked of listOrgEvents
+ACCESS_OPENED = PROJECT_ACCESS_OPENED | ORG_ACCESS_OPENED
 ROLE_RAISED = {"API_KEY_ROLES_CHANGED", "USER_ROLES_CHANGED_AUDIT"}
 _FAILED_LOGIN = re.compile(r"LOGIN.*FAIL|FAIL.*LOGIN|AUTH\w*_FAIL|FAILED_AUTH")
 
@@ -57,8 +62,9 @@ def describe_event(event: dict[str, Any]) -> dict[str, Any]:
     kind = text(event.get("eventTypeName") or "UNKNOWN")
     key = text(event.get("publicKey"))
     who = text(event.get("username")) or (f"API key {key}" if key else "") or "Atlas"
-    entry = text(event.get("whitelistEntry") or event.get("accessListEntry") or event.get("cidrBlock"))
-    target = text(event.get("targetUsername") or event.get("targetPublicKey") or event.get("apiKeyId"))
+    entry = text(event.get("whitelistEntry"))     # the spec's one field for the entry an event adds or removes
+    target = text(event.get("targetUsername") or event.get("targetPublicKey") or event.get("dbUserUsername")
+                  or event.get("apiKeyId"))
     detail = " ".join(part for part in (entry, target) if part)
     return {"type": kind, "category": category(kind), "who": who, "when": text(event.get("created") or "?"),
             "from": text(event.get("remoteAddress")) or None, "detail": detail, "id": text(event.get("id")) or None,
@@ -87,8 +93,9 @@ def _line(d: dict[str, Any]) -> str:
 
 
 def judge_atlas_events(events: list[dict[str, Any]], expected: list[str], *, project: str,
-                       runbook: str = RUNBOOK) -> CheckResult:
-    """The week's Atlas project events: unexpected changes fail; the rest is summarised by category."""
+                       runbook: str = RUNBOOK, org: str | None = None) -> CheckResult:
+    """The week's Atlas project events (or, with `org`, that organisation's events): unexpected
+    changes fail; the rest is summarised by category."""
     described = [describe_event(e) for e in events if isinstance(e, dict)]
     planned = set(expected)
     security = [d for d in described if d["category"] != "other"]
@@ -98,10 +105,12 @@ def judge_atlas_events(events: list[dict[str, Any]], expected: list[str], *, pro
     metrics = {"events": len(described), "unexpected": len(unexpected), **{f"{c}_events": n for c, n in counts.items()}}
     evidence = {"events": security[:200], "unexpected": [{**d, "why": why} for d, why in unexpected][:50],
                 "other_types": sorted({d["type"] for d in described if d["category"] == "other"})[:50]}
-    common = dict(check="security.logs.atlas", target=f"atlas:{project}", group=GROUP, runbook=runbook,
+    common = dict(check="security.logs.atlas_org" if org else "security.logs.atlas",
+                  target=f"atlas-org:{org}" if org else f"atlas:{project}", group=GROUP, runbook=runbook,
                   provider="atlas", metrics=metrics, evidence=evidence)
     tally = ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in counts.items() if n and c != "other")
-    head = f"Atlas: {len(described)} event(s) this week" + (f" ({tally})" if tally else "")
+    head = (f"Atlas organisation {org}" if org else "Atlas") + f": {len(described)} event(s) this week" \
+        + (f" ({tally})" if tally else "")
     if unexpected:
         lines = "; ".join(f"{why}: {_line(d)}" for d, why in unexpected[:6])
         flagged = {id(d) for d, _ in unexpected}

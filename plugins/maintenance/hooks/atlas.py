@@ -1,7 +1,8 @@
 """MongoDB Atlas Administration API v2 (reference: provider-apis.md section 1), on the shared HTTP policy.
 
 Connection `atlas_api` (http): host defaults to https://cloud.mongodb.com; login = public key,
-password = private key (HTTP Digest); extra: project_id, cluster. With extra
+password = private key (HTTP Digest); extra: project_id, cluster, optional org_id (else read from
+the project; the organisation's events need a key with Organization Read Only). With extra
 `"auth": "service_account"`, login/password are an OAuth client id/secret instead (client
 credentials at /api/oauth/token, Bearer token reused until shortly before it expires).
 Every endpoint is sent its own versioned Accept header; list endpoints are paged.
@@ -23,7 +24,7 @@ from maintenance.hooks.http_policy import HTTP_4XX, MALFORMED, ProviderError, re
 
 V2023 = "application/vnd.atlas.2023-01-01+json"
 V2024 = "application/vnd.atlas.2024-08-05+json"   # getCluster and getBackupSchedule
-OWN_EXTRA = ("project_id", "cluster", "auth")      # connection extras that are not HTTP headers
+OWN_EXTRA = ("project_id", "cluster", "auth", "org_id")      # connection extras that are not HTTP headers
 PAGE_SIZE = 100
 MAX_PAGES = 50
 CLOCK_SKEW = 600      # seconds: a snapshot created this much "before" our request may still be ours
@@ -243,13 +244,37 @@ class AtlasHook(PolicyHttpHook):
 
     def events(self, min_date: str, max_date: str | None = None, *, cluster: str | None = None,
                limit: int = 2000) -> list[dict[str, Any]]:
-        """Project events between min_date and max_date (ISO 8601), optionally about one cluster; newest first."""
+        """Project events (listGroupEvents) between min_date and max_date (ISO 8601), optionally about
+        one cluster; newest first. Without includeRaw the answer has no `raw`: nothing here reads it
+        (an access-list entry is the event's own `whitelistEntry`)."""
         params: dict[str, Any] = {"minDate": min_date}
         if max_date:
             params["maxDate"] = max_date
         if cluster:
             params["clusterNames"] = cluster
         return self.list_all(f"/api/atlas/v2/groups/{self.project_id}/events", params=params, limit=limit)
+
+    @property
+    def org_id(self) -> str:
+        """extra.org_id, else the project's own orgId (GET /groups/{groupId}, read once)."""
+        if not self.extra.get("org_id"):
+            found = self.call("GET", f"/api/atlas/v2/groups/{self.project_id}").get("orgId")
+            if not found:
+                raise ProviderError(MALFORMED, f"GET /groups/{self.project_id}: no orgId in the answer",
+                                    conn_id=self.http_conn_id)
+            self.extra["org_id"] = str(found)
+        return str(self.extra["org_id"])
+
+    def org_events(self, min_date: str, max_date: str | None = None, *, event_types: list[str] | None = None,
+                   limit: int = 2000) -> list[dict[str, Any]]:
+        """Organisation events (listOrgEvents): organisation settings such as the API access list
+        requirement are organisation events, which the project's events never carry."""
+        params: dict[str, Any] = {"minDate": min_date}
+        if max_date:
+            params["maxDate"] = max_date
+        if event_types:
+            params["eventType"] = list(event_types)
+        return self.list_all(f"/api/atlas/v2/orgs/{self.org_id}/events", params=params, limit=limit)
 
     def download(self, url: str, path: str, *, max_bytes: int, chunk: int = 1024 * 1024) -> int:
         """Stream a restore archive to `path` (bounded memory); returns its size. Raises ProviderError."""

@@ -3,6 +3,8 @@
 Connection `cloudflare_api` (http): password = API token (Bearer); host defaults to
 https://api.cloudflare.com/client/v4; extra: account_id, optional jurisdiction (eu, fedramp).
 R2 has no S3 versioning, replication or object-lock API: these routes are its substitutes.
+An error answer's errors[] messages (e.g. "The specified bucket does not exist. (code 10006)")
+are in the ProviderError, so the result's summary says what Cloudflare said (http_policy._detail).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class CloudflareHook(PolicyHttpHook):
         body = self.request("GET", path)
         if not isinstance(body, dict) or body.get("success") is False:
             errors = body.get("errors") if isinstance(body, dict) else None
-            detail = "; ".join(str(e.get("message", e)) for e in errors or [] if isinstance(e, dict)) or "success=false"
+            detail = "; ".join(str(e.get("message", e)) + (f" (code {e['code']})" if e.get("code") is not None else "")
+                               for e in errors or [] if isinstance(e, dict)) or "success=false"
             raise ProviderError(MALFORMED, f"GET {path}: {detail}", conn_id=self.http_conn_id)
         result = body.get("result")
         return result if isinstance(result, dict) else {}

@@ -255,5 +255,12 @@ def _detail(response: Any, secrets: Iterable[str]) -> str:
                 value = value.get("message")
             if isinstance(value, str) and value:
                 return ": " + redact(value[:4096], secrets)[:160]   # redacted, then cut
+        # Cloudflare's v4 envelope: errors[] of {code, message}
+        errors = [e for e in body.get("errors") or [] if isinstance(e, dict) and e.get("message")] \
+            if isinstance(body.get("errors"), list) else []
+        if errors:
+            text = "; ".join(f"{e['message']}" + (f" (code {e['code']})" if e.get("code") is not None else "")
+                             for e in errors[:3])
+            return ": " + redact(text[:4096], secrets)[:160]
     return ""
 

@@ -1,5 +1,7 @@
 """Sentry Web API (provider-apis.md section 2): connection `sentry_api`, password = auth token,
-extra: organization, optional project (numeric id), environment; host for self-hosted/region."""
+extra: organization, optional project (numeric id), environment; host for self-hosted/region.
+An organization in Sentry's EU region lives on https://de.sentry.io (US: https://sentry.io or
+https://us.sentry.io): on the other host it is 404, and the error says so."""
 
 from __future__ import annotations
 
@@ -36,6 +38,20 @@ class SentryHook(PolicyHttpHook):
             raise ProviderError(HTTP_4XX, f"connection '{self.http_conn_id}' has no extra.organization")
         return org
 
+    def _org_request(self, url: str, **kwargs: Any) -> Any:
+        """A call under /organizations/{org}/: a 404 there most often means the organization is
+        in the other region, so the error names the host that was asked."""
+        try:
+            return self.request("GET", url, **kwargs)
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
+            host = urlsplit(self.base_url or self.default_host).netloc or self.base_url
+            raise ProviderError(exc.reason, f"{exc}; Sentry on {host} has no organization '{self.organization}' "
+                                "(an organization in the EU region is on https://de.sentry.io: set it as the "
+                                f"host of connection '{self.http_conn_id}')", status=exc.status,
+                                conn_id=exc.conn_id, attempts=exc.attempts) from None
+
     def issues(self, query: str, stats_period: str = "24h", limit: int = 100) -> list[dict[str, Any]]:
         """Issues matching a search, following the Link header's cursor (bounded)."""
         url: str | None = f"/api/0/organizations/{self.organization}/issues/"
@@ -45,7 +61,7 @@ class SentryHook(PolicyHttpHook):
         for _ in range(MAX_PAGES):
             if url is None:
                 break
-            body, response = self.request("GET", url, params=params, with_response=True)
+            body, response = self._org_request(url, params=params, with_response=True)
             if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
                 raise ProviderError(MALFORMED, f"GET {urlsplit(url).path}: expected a JSON list of issues",
                                     conn_id=self.http_conn_id)
@@ -56,7 +72,7 @@ class SentryHook(PolicyHttpHook):
 
     def hourly_errors(self, stats_period: str = "24h") -> list[int]:
         """Accepted error events per hour (stats_v2), oldest first."""
-        body = self.get_json(f"/api/0/organizations/{self.organization}/stats_v2/", params={
+        body = self._org_request(f"/api/0/organizations/{self.organization}/stats_v2/", params={
             **self._scope(), "field": "sum(quantity)", "groupBy": "outcome", "category": "error",
             "statsPeriod": stats_period, "interval": "1h"})
         try:

@@ -61,7 +61,8 @@ class PsiHook(PublicApiHook):
 
     def run(self, url: str, strategy: str = "MOBILE") -> dict[str, Any]:
         key = self.get_connection(self.http_conn_id).password or self.fallback_key
-        params = {"url": url, "strategy": strategy, "category": "performance", **({"key": key} if key else {})}
+        # enum values as the v5 discovery document has them: upper case (PERFORMANCE, MOBILE/DESKTOP)
+        params = {"url": url, "strategy": strategy.upper(), "category": "PERFORMANCE", **({"key": key} if key else {})}
         self.session  # noqa: B018 - built first: it resets the secrets list
         self._secrets = [s for s in (key, *self._secrets) if s]
         answer = self.request("GET", "/pagespeedonline/v5/runPagespeed", params=params)

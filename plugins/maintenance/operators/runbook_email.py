@@ -3,6 +3,7 @@ runs): recipient (an address to look for in the bounce list)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -17,6 +18,8 @@ if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsin
 STATUS = {"mailgun": "https://status.mailgun.com/api/v2/summary.json",
           "sendgrid": "https://status.sendgrid.com/api/v2/summary.json"}
 KEY_REASONS = {"unauthorized": "email_key_invalid"}
+
+log = logging.getLogger(__name__)
 
 
 def _provider(config: MaintenanceConfig):
@@ -57,13 +60,28 @@ def check_email_dashboard(config: MaintenanceConfig, context: Any) -> list[Check
 
     def rates() -> CheckResult:
         if name == "mailgun":
-            totals = em.mailgun_totals(hook.stats(domain))
+            totals = _mailgun_totals(hook, domain)
         else:
             totals = em.sendgrid_totals(hook.stats((datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%d")))
         return em.delivery_rates(totals, name, max_bounce=settings.max_bounce_rate,
                                  max_complaint=settings.max_complaint_rate, max_failed=settings.max_failed_rate)
 
     return [status, guarded("email.delivery", em.GROUP, name, rates, KEY_REASONS)]
+
+
+def _mailgun_totals(hook: Any, domain: str) -> dict[str, float]:
+    """The Metrics API; the deprecated stats totals when the account has no Metrics API (403/404).
+    A refused key (401) is not retried on the other API: it would be refused there too."""
+    from maintenance.checks.runbooks import email as em
+    from maintenance.hooks.http_policy import ProviderError
+
+    try:
+        return em.mailgun_metric_totals(hook.metrics(domain))
+    except ProviderError as exc:
+        if exc.status not in (403, 404):
+            raise
+        log.info("Mailgun Metrics API refused (%s): reading the deprecated stats totals instead", exc)
+        return em.mailgun_totals(hook.stats(domain))
 
 
 def verify_api_keys(config: MaintenanceConfig, context: Any) -> list[CheckResult]:

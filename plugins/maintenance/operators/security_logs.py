@@ -30,7 +30,8 @@ class SecurityLogsOperator(MaintenanceCheckOperator):
         runbook = context["dag"].dag_id
         end = utcnow()
         start = end - timedelta(days=logs.period_days)
-        results = [atlas_events(config, start, end, runbook), *admin_log(logs, start, end, runbook)]
+        results = [atlas_events(config, start, end, runbook), atlas_org_events(config, start, end, runbook),
+                   *admin_log(logs, start, end, runbook)]
         if any(r.status != "skipped" for r in results):
             results.append(logs_summary(results, start, end))
         return results
@@ -66,6 +67,36 @@ def atlas_events(config: MaintenanceConfig, start: datetime, end: datetime, runb
     except ProviderError as exc:
         return CheckResult(check=check, group="security", status="fail", reason=exc.reason, provider="atlas",
                            runbook=runbook, summary=f"the Atlas project events could not be read: {exc}")
+
+
+def atlas_org_events(config: MaintenanceConfig, start: datetime, end: datetime, runbook: str) -> CheckResult:
+    """The organisation's access-list settings (API access list no longer required, UI access list
+    disabled): organisation events, on listOrgEvents. A key that may not read the organisation
+    gets a warning saying what is not watched, not a page."""
+    from maintenance.checks.security_logs import ORG_EVENT_TYPES, judge_atlas_events
+    from maintenance.hooks.atlas import AtlasHook
+    from maintenance.hooks.http_policy import ProviderError
+    from maintenance.results import CheckResult, not_configured
+
+    logs = config.security_logs
+    assert logs is not None
+    check = "security.logs.atlas_org"
+    if not logs.atlas_events or config.atlas is None or not config.atlas.enabled \
+            or connection_or_none(config.atlas.conn_id) is None:
+        return not_configured(check, "security", "needs what the Atlas project events need (see security.logs.atlas)")
+    hook = AtlasHook(config.atlas.conn_id)
+    try:
+        events = hook.org_events(_iso(start), _iso(end), event_types=ORG_EVENT_TYPES)
+        return judge_atlas_events(events, logs.expected_event_types, project=hook.project_id, runbook=runbook,
+                                  org=hook.org_id)
+    except ProviderError as exc:
+        denied = exc.status in (401, 403)
+        return CheckResult(check=check, group="security", status="warn" if denied else "fail", reason=exc.reason,
+                           provider="atlas", runbook=runbook, critical=not denied,
+                           summary="the Atlas organisation's events could not be read, so an organisation-wide "
+                                   "access-list change (API access list no longer required, UI access list "
+                                   f"disabled) would go unseen: {exc}"
+                                   + ("; give the key Organization Read Only" if denied else ""))
 
 
 def admin_log(logs: SecurityLogs, start: datetime, end: datetime, runbook: str) -> list[CheckResult]:

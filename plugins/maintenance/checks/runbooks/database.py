@@ -206,9 +206,7 @@ def removed_entries(events: list[dict[str, Any]]) -> list[str]:
         kind = str(event.get("eventTypeName", "")).upper()
         if ("NETWORK_PERMISSION" in kind or "ACCESS_LIST" in kind or "WHITELIST" in kind) and \
                 any(word in kind for word in ("REMOVED", "DELETED", "EXPIRED")):
-            raw = event.get("raw") if isinstance(event.get("raw"), dict) else {}
-            value = next((str(src[k]) for src in (event, raw)
-                          for k in ("whitelistEntry", "accessListEntry", "cidrBlock", "ipAddress") if src.get(k)), "?")
+            value = str(event.get("whitelistEntry") or "?")     # the spec's field; `raw` has no entry
             found.append(f"{value} ({kind.lower()} {event.get('created', '?')}"
                          + (f" by {event['username']}" if event.get("username") else "") + ")")
     return found

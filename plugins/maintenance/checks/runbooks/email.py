@@ -122,6 +122,23 @@ def mailgun_totals(body: dict[str, Any]) -> dict[str, float]:
     return dict(totals)
 
 
+def mailgun_metric_totals(body: dict[str, Any]) -> dict[str, float]:
+    """Totals from a Metrics API answer: its aggregates, else the sum of its items (a count may be
+    a number or a string)."""
+    aggregate = (body.get("aggregates") or {}).get("metrics") if isinstance(body.get("aggregates"), dict) else None
+    rows = [aggregate] if isinstance(aggregate, dict) else \
+        [item.get("metrics") or {} for item in body.get("items") or [] if isinstance(item, dict)]
+    totals = Counter()
+    for m in rows:
+        totals["sent"] += _num(m.get("accepted_outgoing_count"))
+        totals["delivered"] += _num(m.get("delivered_count"))
+        totals["failed"] += _num(m.get("permanent_failed_count"))
+        totals["bounced"] += _num(m.get("hard_bounces_count")) + _num(m.get("delayed_bounce_count")) \
+            + _num(m.get("suppressed_bounces_count"))
+        totals["complained"] += _num(m.get("complained_count"))
+    return dict(totals)
+
+
 def sendgrid_totals(days: list[dict[str, Any]]) -> dict[str, float]:
     totals = Counter()
     for day in days:
