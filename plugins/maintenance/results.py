@@ -1068,7 +1068,7 @@ class ResultsStore:
     # -- end reports and status page ------------------------------------------------------
 
     # -- the uptime watcher (issue 16) -----------------------------------------------------------
-    def undelivered(self, outbox_ids: Iterable[int]) -> set[int]:
+    def pending_among(self, outbox_ids: Iterable[int]) -> set[int]:
         """Which of these messages are still waiting for delivery (not delivered, cancelled or dead)."""
         ids = [int(i) for i in outbox_ids]
         if not ids:

@@ -172,7 +172,7 @@ def announce(operator: MaintenanceCheckOperator, context: Any, config: Maintenan
                               result.check, "FAILING" if change["kind"] == "alert" else "RECOVERED", result.summary)
     # The message names this run and links its log (the watcher's sweep has no task log).
     where = {"run_id": ti.run_id, "task_id": ti.task_id, "try_number": ti.try_number, "log_url": ti.log_url}
-    waiting = store.undelivered(d.outbox_id for d in dues if d.outbox_id is not None)
+    waiting = store.pending_among(d.outbox_id for d in dues if d.outbox_id is not None)
     for outbox_id in waiting:
         store.extend_payload(outbox_id, where)
     # Runbooks: only for incidents still waiting to be told (an alert cancelled by a recovery
