@@ -153,3 +153,40 @@ def test_a_silent_watcher_pages_once_from_the_5_minute_run_and_recovers_when_sam
         assert cause in texts[0]
     assert "RECOVERED uptime.watcher" in texts[1]
     assert pings.count("/uptime/fail") == 2 and pings.count("/uptime") == 1, pings
+
+
+def test_an_outage_seen_by_the_watcher_and_the_5_minute_run_is_paged_once_and_recovered_once(
+        tmp_path, monkeypatch, site, state_store):
+    """One alert state per check, whichever path judged it."""
+    from airflow.sdk import DagRunState
+
+    from maintenance.triggers.uptime_watch import UptimeWatchTrigger
+
+    with SlackReceiver() as slack:
+        configure(tmp_path, monkeypatch, site.url, slack)
+        trigger = UptimeWatchTrigger(interval=0.2)
+        trigger.asset_state_store = state_store
+        events = Events(trigger)
+        loop = asyncio.new_event_loop()
+        try:
+            site.app.down = True
+            opened = loop.run_until_complete(events.next())
+            with monkeypatch.context() as patch:
+                consume_in_next_run(patch, [opened])
+                announced = uptime_dag().test()          # the watcher's run: FAILING at once
+            cron_down = uptime_dag().test()              # the 5-minute run sees the same outage
+            site.app.down = False
+            resolved = loop.run_until_complete(events.next())
+            with monkeypatch.context() as patch:
+                consume_in_next_run(patch, [resolved])
+                recovered = uptime_dag().test()          # RECOVERED at once
+            cron_up = uptime_dag().test()
+            assert loop.run_until_complete(events.within(1.0)) is None
+            loop.run_until_complete(events.stop())
+        finally:
+            loop.close()
+
+    assert announced.state == DagRunState.FAILED and cron_down.state == DagRunState.FAILED
+    assert recovered.state == DagRunState.SUCCESS and cron_up.state == DagRunState.SUCCESS
+    text = "\n".join(m["text"] for m in slack.messages)
+    assert text.count("FAILING db-health") == 1 and text.count("RECOVERED db-health") == 1, text

@@ -242,6 +242,8 @@ class _Watch:
         started = m["utcnow"]()
         sweep_id = f"{SWEEP_PREFIX}{started.strftime('%Y%m%dT%H%M%S.%f')}"
         uptime = config.uptime
+        # The coroutine sweep() runs (one sweep implementation), awaited on the triggerer's loop;
+        # without sweep()'s collector tweak, which is process-wide and the loop runs other triggers.
         results = await m["sweep_async"](endpoints, uptime.concurrency, uptime.user_agent, ca_file=uptime.ca_file,
                                          body_limit=uptime.body_limit)
         assessment = await asyncio.to_thread(
