@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import ssl
 import threading
 import time
 from typing import Any, Callable
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 # The secrets an endpoint sends, and which the site echoes back.
 USER = "monitor"
@@ -27,6 +28,44 @@ BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 # Prefixes too: a shown value is cut at 80 characters, which must not leave half a secret.
 SECRET_FORMS = (PASSWORD, quote(PASSWORD, safe=""), PASSWORD[:6], API_KEY, HEADER_KEY, BEARER, BASIC,
                 BASIC.rstrip("="), BASIC[:14])
+
+# Issue 18, item 9: the same secrets as PHP, Go, .NET or a form post writes them back.
+BEARER_HEADER = f"Bearer {BEARER}"        # a header value with a space: "+" in a form post
+UNKNOWN_USERINFO_URL = "https://admin:0therPass99@db.example/x"             # redacted by shape alone
+UNKNOWN_QUERY_URL = "https://api.example/v1?access_token=UNKNOWNTOKEN123&x=1"
+
+
+def _lower_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), text)
+
+
+ENCODINGS: dict[str, Callable[[str], str]] = {
+    "php-json": lambda t: t.replace("/", "\\/"),                                # json_encode's default
+    "json-u": lambda t: "".join(c if c.isalnum() else f"\\u{ord(c):04x}" for c in t),
+    "json-U": lambda t: "".join(c if c.isalnum() else f"\\u{ord(c):04X}" for c in t),
+    "percent-lower": lambda t: _lower_hex(quote(t, safe="")),                    # .NET's %2f
+    "percent-upper": lambda t: quote(t, safe=""),
+    "form-plus": lambda t: _lower_hex(quote_plus(t)),                            # space as "+"
+}
+# Every shape redact() knows: known secrets (a password with "/" and "+", an api_key query
+# value, header values, base64 of user:password), URL user-info, key-like query values.
+ECHOED_SHAPES = {"pw": PASSWORD, "key": API_KEY, "header": HEADER_KEY, "bearer": BEARER_HEADER,
+                 "basic": f"Basic {BASIC}", "userinfo": UNKNOWN_USERINFO_URL, "query": UNKNOWN_QUERY_URL}
+# A run of each secret that no encoding changes: finding one anywhere is a leak.
+LEAK_MARKERS = ("s3cr3t", "9f8e7d6c5b4a", "7c6b5a4d3e2f", "b1e2a3r4e5r6", BASIC.rstrip("="), "0therPass99",
+                "UNKNOWNTOKEN123")
+
+
+def encoded_echo(encoding: str) -> str:
+    """A JSON error page echoing every shape in one encoding; "error" (first, so within the 80
+    characters a [BODY] condition shows) as PHP writes a plain password, or encoded."""
+    encode = ENCODINGS[encoding]
+    php = encoding == "php-json"
+    fields = {"error": f"wrong password {PASSWORD if php else encode(PASSWORD)}",
+              **{name: encode(value) for name, value in ECHOED_SHAPES.items()}}
+    body = json.dumps(fields)
+    return body.replace("/", "\\/") if php else body
+
 
 CONTROL = "<!channel> <https://evil.example/login|https://status.example/>"
 WELCOME_PAGE = "<h1>Welcome to the café</h1>"
@@ -61,6 +100,8 @@ class HostileApp:
                 "note": CONTROL,
             }
             return 500, {"Content-Type": "application/json"}, json.dumps(echo)
+        if path.startswith("/echo-encoded/"):
+            return 500, {"Content-Type": "application/json"}, encoded_echo(path.rsplit("/", 1)[1])
         if path == "/healthy":
             return 200, {"Content-Type": "text/html; charset=utf-8"}, WELCOME_PAGE.encode()
         if path == "/api/health":

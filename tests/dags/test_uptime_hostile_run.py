@@ -13,8 +13,8 @@ import sqlite3
 import textwrap
 
 from hostile_site import (
-    BEARER, CONTROL, HEADER_KEY, SECRET_FORMS, HostileApp, RawServer, huge_answer, login_site, redirect_to,
-    secret_url,
+    BEARER, BEARER_HEADER, CONTROL, ECHOED_SHAPES, HEADER_KEY, LEAK_MARKERS, SECRET_FORMS, HostileApp, RawServer,
+    huge_answer, login_site, redirect_to, secret_url,
 )
 from servers import LocalServer, SlackReceiver
 
@@ -22,7 +22,10 @@ from .test_uptime_monitor_run import uptime_dag
 
 ADMIN_PASSWORD = "pw-Adm1n-s3cret"
 GOOD = ["home", "api-health", "odd-charset", "paused-page", "redirected"]
-BAD = {"deep-json": "body", "echo": "http_5xx", "admin-login": "login_failed"}
+BAD = {"deep-json": "body", "echo": "http_5xx", "admin-login": "login_failed",
+       # issue 18, item 9: every secret shape as PHP's json_encode and .NET's %2f write it
+       "echo-php-json": "http_5xx", "echo-percent-lower": "http_5xx"}
+ENCODED_CONDITIONS = ", ".join(f'"[BODY].{name} == ok"' for name in ECHOED_SHAPES)
 
 
 def write_config(tmp_path, site: str, raw: str, origin: str) -> str:
@@ -50,6 +53,12 @@ def write_config(tmp_path, site: str, raw: str, origin: str) -> str:
             conditions: ["[STATUS] == 200", "[BODY].url == ok", "[BODY].auth == ok", "[BODY].pw == ok",
                          "[BODY].raw == ok", "[BODY].key == ok", "[BODY].header == ok", "[BODY].long == ok",
                          "[BODY].note == ok"]
+          - {{name: echo-php-json, url: "{secret_url(site, '/echo-encoded/php-json')}", critical: true,
+              headers: {{X-Api-Key: "{HEADER_KEY}", X-Upstream-Auth: "{BEARER_HEADER}"}},
+              conditions: ["[STATUS] == 200", "[BODY] == pat(*Welcome*)", {ENCODED_CONDITIONS}]}}
+          - {{name: echo-percent-lower, url: "{secret_url(site, '/echo-encoded/percent-lower')}", critical: true,
+              headers: {{X-Api-Key: "{HEADER_KEY}", X-Upstream-Auth: "{BEARER_HEADER}"}},
+              conditions: ["[STATUS] == 200", "[BODY] == pat(*Welcome*)", {ENCODED_CONDITIONS}]}}
           - name: admin-login
             url: "{raw}/login"
             group: admin
@@ -105,7 +114,7 @@ def test_hostile_site_names_exactly_the_bad_endpoints_and_leaks_nothing(airflow_
     text = message["text"]
     assert "TASK CRASHED" not in json.dumps(messages) and "internal_error" not in json.dumps(messages)
     lines = text.splitlines()
-    assert lines[0] == "hostile.example: 3 failing", text
+    assert lines[0] == "hostile.example: 5 failing", text
     failing = {line.split(":")[0].removeprefix("FAILING "): line for line in lines[1:] if line.startswith("FAILING")}
     assert set(failing) == set(BAD), text
     for name, reason in BAD.items():
@@ -126,5 +135,5 @@ def test_hostile_site_names_exactly_the_bad_endpoints_and_leaks_nothing(airflow_
     assert CONTROL in stored                                      # what the site said is kept, redacted
     assert "FAIL  deep-json" in logs and "OK    paused-page" in logs, "the task log lines were not captured"
     for where, content in (("slack", payloads), ("results store", stored), ("task logs", logs)):
-        leaked = [form for form in (*SECRET_FORMS, ADMIN_PASSWORD, "XXXXSECRETXXXX") if form in content]
+        leaked = [form for form in (*SECRET_FORMS, *LEAK_MARKERS, ADMIN_PASSWORD, "XXXXSECRETXXXX") if form in content]
         assert not leaked, f"{where} shows {leaked}"

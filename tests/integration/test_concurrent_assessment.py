@@ -18,7 +18,6 @@ import multiprocessing
 import random
 import time
 import traceback
-import uuid
 
 from typing import Any
 
@@ -161,21 +160,6 @@ def check(figures: dict[str, int], name: str) -> None:
 
 def test_eight_workers_on_sqlite(tmp_path):
     check(hammer(f"sqlite:///{tmp_path / 'shared.db'}"), "SQLite")
-
-
-@pytest.fixture
-def postgres_url():
-    admin = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    name = f"maint_concurrency_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not running on 127.0.0.1:5432 (.ci/run starts it): {exc}")
-    yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
 
 
 def test_eight_workers_on_postgres(postgres_url):

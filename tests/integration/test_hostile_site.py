@@ -17,8 +17,9 @@ from datetime import datetime, timezone
 import pytest
 
 from hostile_site import (
-    BASIC, BEARER, CONTROL, HEADER_KEY, PASSWORD, SECRET_FORMS, USER, WELCOME_PAGE, HostileApp,
-    RawServer, huge_answer, login_site, redirect_to, secret_url, trickle,
+    BASIC, BEARER, BEARER_HEADER, CONTROL, ECHOED_SHAPES, ENCODINGS, HEADER_KEY, LEAK_MARKERS, PASSWORD,
+    SECRET_FORMS, USER, WELCOME_PAGE, HostileApp, RawServer, huge_answer, login_site, redirect_to, secret_url,
+    trickle,
 )
 from maintenance.checks.uptime import sweep
 from maintenance.config import ConfigError, Endpoint, MaintenanceConfig, load_config
@@ -251,6 +252,44 @@ def test_a_500_echoing_secrets_and_slack_controls_reaches_no_one(site, tmp_path,
     assert "<!channel>" not in payload and "<https://evil" not in payload and "<!" not in payload
     assert "&lt;https://evil.example/login|https://status.example/&gt;" in message["text"]
     assert CONTROL in stored   # stored as received (redacted, not escaped): only Slack needs escaping
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_every_secret_shape_in_every_encoding_reaches_no_one(site, tmp_path, monkeypatch, caplog, capfd, encoding):
+    """Issue 18, item 9: a password with "/" and "+" echoed by a PHP-style JSON error page
+    (Pw\\/...), URL-encoded with lower-case hex (%2f, as .NET does) and so on reached the Slack
+    alert, the results store and the task log. Every shape redact() knows (known secrets, their
+    base64, a header value with a space, URL user-info, key-like query values), each in every
+    encoding, through uptime_monitor's flow: sweep, assess, task-log line, deliver."""
+    from maintenance.alerting import assess, deliver
+    from maintenance.results import ResultsStore
+
+    echo = {"name": "echo-encoded", "url": secret_url(site.url, f"/echo-encoded/{encoding}"), "critical": True,
+            "headers": {"X-Api-Key": HEADER_KEY, "X-Upstream-Auth": BEARER_HEADER},
+            "conditions": ["[STATUS] == 200", "[BODY] == pat(*Welcome*)",
+                           *(f"[BODY].{name} == ok" for name in ECHOED_SHAPES)]}
+    config = MaintenanceConfig.model_validate({
+        "site": {"name": "hostile.example", "url": site.url}, "endpoints": [echo], "alerting": {"failure_threshold": 1}})
+    store_path = tmp_path / "results.db"
+    store = ResultsStore(f"sqlite:///{store_path}")
+    with caplog.at_level(logging.DEBUG), SlackReceiver() as slack:
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
+        [result] = sweep(list(config.endpoints))
+        assess(store, config, [result], dag_id="uptime_monitor", run_id="r1", task_id="check_endpoints", now=NOW)
+        logging.getLogger("airflow.task").info("%-5s %s: %s", result.status.upper(), result.check, result.summary)
+        assert deliver(store, config, now=NOW) == 1
+    assert (result.status, result.reason) == ("fail", "http_5xx")
+    # every echoed value is shown (so a leak would be seen), each with its secret taken out
+    for name in ("[BODY] (", *(f"[BODY].{name} (" for name in ECHOED_SHAPES)):
+        assert name in result.summary, (name, result.summary)
+    assert result.summary.count("***") >= len(ECHOED_SHAPES) + 1, result.summary
+    [message] = slack.messages
+    out, err = capfd.readouterr()
+    for where, text in (("slack", json.dumps(message)), ("results store", everything_in(store_path)),
+                        ("task log", "\n".join((caplog.text, out, err))), ("result", json.dumps(result.to_dict()))):
+        leaked = [marker for marker in LEAK_MARKERS if marker in text]
+        assert not leaked, f"{where} shows {leaked} ({encoding})"
+    assert "[BODY].userinfo (" in message["text"] and "FAIL  echo-encoded" in caplog.text + out + err
 
 
 @pytest.mark.parametrize("status,offset", [(401, 0), (401, 140), (200, 100)])

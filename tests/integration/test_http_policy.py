@@ -90,6 +90,23 @@ def test_retry_after_is_bounded():
     assert caught.value.sleeps == [5.0, 5.0]
 
 
+@pytest.mark.parametrize("value, seconds", [
+    ("120", 120.0), ("1.5", 1.5), ("31536000", 86400.0), ("99999999999999", 86400.0),
+    ("Thu, 01 Jan 1970 00:00:00 GMT", 0.0), ("Fri, 31 Dec 9999 23:59:59 GMT", 86400.0),
+    ("Sun, 06 Dec 2026 03:02:00 -0000", 60.0),
+    ("inf", None), ("1e400", None), ("nan", None), ("-5", None), ("soon", None), ("", None), (None, None),
+])
+def test_retry_after_is_read_into_a_bounded_value(value, seconds):
+    """Issue 18, item 1: delta-seconds or an HTTP date, never more than a day; what cannot be
+    waited (inf, NaN, negative, not a date) is None, so the caller backs off by its default."""
+    from email.utils import parsedate_to_datetime
+
+    from maintenance.hooks.http_policy import parse_retry_after
+
+    now = parsedate_to_datetime("Sun, 06 Dec 2026 03:01:00 GMT").timestamp()
+    assert parse_retry_after(value, now=now) == seconds
+
+
 def test_malformed_json():
     with LocalServer(lambda r: (200, {"Content-Type": "application/json"}, "{not json")) as server:
         with pytest.raises(ProviderError) as caught:

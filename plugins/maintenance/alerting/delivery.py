@@ -2,11 +2,12 @@
 
 Nothing is lost: what Slack does not take stays in the outbox for the next delivery.
 Nothing is doubled: claims stop two senders taking the same rows, and a send that may have
-been received (Slack hung) is sent at most once more. Nothing storms: Retry-After closes a
-gate in the store that every sender respects; permanent refusals are not retried in a loop;
-a message older than alerting.outbox_max_age is dead-lettered (kept, counted, reported by
-maintenance_daily's review_critical_alerts). The gate is closed for at most MAX_GATE, then
-Slack is probed again; the message that gets through says how long it was gated.
+been received (Slack hung, closed without answering, or answered 200 without "ok") is sent
+at most once more. Nothing storms: Retry-After closes a gate in the store that every sender
+respects, for at most MAX_GATE, then Slack is probed again and the message that gets
+through says how long it was gated; permanent refusals are not retried in a loop; a message
+older than alerting.outbox_max_age is dead-lettered (kept, counted, reported by
+maintenance_daily's review_critical_alerts).
 """
 
 from __future__ import annotations

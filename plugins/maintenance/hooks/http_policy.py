@@ -72,8 +72,20 @@ class ProviderError(Exception):
         return self.reason in RETRYABLE
 
 
-_SECRET_QUERY = re.compile(r"(?i)([?&][^=&\s]*(?:key|token|secret|password|passwd|sig|signature|auth)[^=&\s]*=)[^&\s]+")
-_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@")
+# How a character may come back besides as is: percent-encoded (either case of hex, "+" for a
+# space: .NET writes %2f) or JSON-escaped ("\/" as PHP writes it, "\u002f"; escaped again when
+# JSON is quoted inside JSON). redact() matches secrets and URL structure in all of these.
+_QUERY_START = r"(?:[?&]|\\+u003f|\\+u0026|%3f|%26)"
+_EQUALS = r"(?:=|\\+u003d|%3d)"
+_SECRET_QUERY = re.compile(rf"(?i)({_QUERY_START}[^=&\s]*?(?:key|token|secret|password|passwd|sig|signature|auth)"
+                           rf"[^=&\s]*?{_EQUALS})[^&\s]+")
+# URL user-info, in each way a whole URL may be written: as is (where %2F inside the password
+# is no separator), PHP's "\/", JSON's "\u002f", percent-encoded as a query value.
+# Each with what the lower-cased text must contain for it to be worth running.
+_USERINFO = tuple(
+    (marker, re.compile(rf"(?i)(\b[a-z][a-z0-9+.-]*{colon}{slash}{slash})(?:(?!{slash}|{at})\S)+({at})"))
+    for marker, colon, slash, at in (("://", ":", "/", "@"), (":\\", ":", r"\\+/", "@"),
+                                     ("u003a", r"\\+u003a", r"\\+u002f", r"\\+u0040"), ("%3a", "%3a", "%2f", "%40")))
 
 
 @functools.lru_cache(maxsize=256)
@@ -81,7 +93,8 @@ def secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
     """Each secret as it may come back in a body or a log: as is, URL-encoded, base64.
 
     A secret that travels as "user:password" (HTTP Basic, URL user-info) must be given as
-    that pair too, so its base64 form ("Basic dXNlcjpwYXNz") is found.
+    that pair too, so its base64 form ("Basic dXNlcjpwYXNz") is found. redact() also finds
+    each of these percent-encoded in either case and JSON-escaped (_any_encoding).
     """
     forms: set[str] = set()
     for secret in secrets:
@@ -94,13 +107,46 @@ def secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted((f for f in forms if len(f) >= 3), key=len, reverse=True))
 
 
+def _hex(value: int, digits: int) -> str:
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{value:0{digits}x}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _any_encoding(char: str) -> str:
+    """A regex matching one character as is, percent-encoded or JSON-escaped."""
+    if char.isascii() and char.isalnum():
+        return char   # no encoder escapes letters or digits: they anchor the search (_secrets_pattern)
+    options = [re.escape(char), "".join("%" + _hex(byte, 2) for byte in char.encode())]
+    units = char.encode("utf-16-be")
+    options.append("".join(r"\\+u" + _hex(int.from_bytes(units[i:i + 2], "big"), 4) for i in range(0, len(units), 2)))
+    if char == " ":
+        options.append(r"\+")
+    if char in '/"\\':
+        options.append(r"\\+" + re.escape(char))
+    return "(?:" + "|".join(options) + ")"
+
+
+@functools.lru_cache(maxsize=256)
+def _secrets_pattern(secrets: tuple[str, ...]) -> tuple[tuple[str, ...], re.Pattern[str]] | None:
+    """(anchors, pattern): the pattern matches every form in every encoding; it is only run
+    when one form's longest run of letters and digits (which no encoding changes) is there."""
+    forms = secret_forms(secrets)
+    if not forms:
+        return None
+    anchors = {max(re.findall(r"[A-Za-z0-9]+", form), key=len, default="") for form in forms}
+    return tuple(anchors), re.compile("|".join("".join(_any_encoding(c) for c in form) for form in forms))
+
+
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """Remove credentials from a message: known secrets (in their encoded forms too), URL
-    user-info, key-like query values."""
-    for form in secret_forms(tuple(s for s in secrets if s)):
-        if form in text:
-            text = text.replace(form, "***")
-    text = _USERINFO.sub(r"\1***@", text)
+    user-info, key-like query values; each also percent-encoded in either case or JSON-escaped."""
+    found = _secrets_pattern(tuple(s for s in secrets if s))
+    if found is not None and any(anchor in text for anchor in found[0]):
+        text = found[1].sub("***", text)
+    lowered = text.lower()
+    for marker, userinfo in _USERINFO:
+        if marker in lowered:
+            text = userinfo.sub(r"\1***\2", text)
     return _SECRET_QUERY.sub(r"\1***", text)
 
 

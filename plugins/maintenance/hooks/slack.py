@@ -97,7 +97,7 @@ def _sent_unanswered(exc: BaseException) -> bool:
     from http.client import HTTPException
     from urllib.error import URLError
 
-    return _timed_out(exc) or (isinstance(exc, (OSError, HTTPException)) and not isinstance(exc, URLError))
+    return isinstance(exc, (OSError, HTTPException)) and not isinstance(exc, URLError)
 
 
 def slack_sender(conn_id: str, timeout: float) -> Sender:
