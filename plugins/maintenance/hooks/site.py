@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -44,11 +45,30 @@ class SiteHook(PublicApiHook):
         return left
 
     def _get(self, url: str, **kwargs: Any) -> Any:
-        """The streamed response (headers read, body not): each read waits at most what is left."""
+        """The streamed response (headers read, body not), by the deadline. A read timeout bounds
+        each read, not the whole: headers sent a byte at a time would never end, so the request
+        runs in a daemon thread that is left behind (and dies with the task) at the deadline."""
         headers = {"User-Agent": self.user_agent, **kwargs.pop("headers", {})}
-        timeout = min(self.policy.timeout, self.remaining())
-        return self.request("GET", url, expect_json=False, verify=self.verify, headers=headers, stream=True,
-                            timeout=timeout, **kwargs)
+        left = self.remaining()
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                outcome["response"] = self.request("GET", url, expect_json=False, verify=self.verify, headers=headers,
+                                                   stream=True, timeout=min(self.policy.timeout, left), **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=call, name=f"security-scan {self.url}", daemon=True)
+        worker.start()
+        worker.join(left)
+        if worker.is_alive():
+            self.deadline = 0.0   # the session is the abandoned thread's now: nothing more is asked of this site
+            raise ProviderError(TIMEOUT, f"{self.url}: the scan's deadline of {self.seconds:g} s passed "
+                                         f"waiting for the answer to GET {url}")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["response"]
 
     def _headers(self, url: str, **kwargs: Any) -> Any:
         """A response whose headers are all that is used: its body is never read."""
