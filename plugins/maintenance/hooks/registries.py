@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from maintenance.hooks.http_policy import MALFORMED, ProviderError, redact
-from maintenance.hooks.public import PublicApiHook, read_limited
+from maintenance.hooks.public import PublicApiHook, by_deadline, read_limited
 
 NPM_ABBREVIATED = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8"
 
@@ -73,9 +73,10 @@ class FileFetchHook(PublicApiHook):
 
     def content(self, url: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         """The file's bytes, streamed: past max_bytes or FETCH_SECONDS it is a ProviderError, never read whole."""
-        response = self.request("GET", url, expect_json=False, stream=True)
         safe = redact(url, self._secrets)
-        body, more = read_limited(response, max_bytes, deadline=time.monotonic() + FETCH_SECONDS, what=f"GET {safe}")
+        deadline = time.monotonic() + FETCH_SECONDS
+        response = by_deadline(lambda: self.request("GET", url, expect_json=False, stream=True), deadline, f"GET {safe}")
+        body, more = read_limited(response, max_bytes, deadline=deadline, what=f"GET {safe}")
         if more:
             raise ProviderError("too_large", f"GET {safe}: larger than {max_bytes:,} bytes, not read further")
         return body

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 import time
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from maintenance.hooks.http_policy import TIMEOUT, ProviderError, RetryPolicy, classify_exception
-from maintenance.hooks.public import PublicApiHook, read_limited
+from maintenance.hooks.public import PublicApiHook, by_deadline, read_limited
 
 SITE_POLICY = RetryPolicy(timeout=10, attempts=2, backoff_base=0.5)
 SITE_DEADLINE = 120.0           # seconds for everything one site's scan asks (pages, redirects, CORS, paths)
@@ -45,30 +44,19 @@ class SiteHook(PublicApiHook):
         return left
 
     def _get(self, url: str, **kwargs: Any) -> Any:
-        """The streamed response (headers read, body not), by the deadline. A read timeout bounds
-        each read, not the whole: headers sent a byte at a time would never end, so the request
-        runs in a daemon thread that is left behind (and dies with the task) at the deadline."""
+        """The streamed response (headers read, body not), by the site's deadline."""
         headers = {"User-Agent": self.user_agent, **kwargs.pop("headers", {})}
-        left = self.remaining()
-        outcome: dict[str, Any] = {}
-
-        def call() -> None:
-            try:
-                outcome["response"] = self.request("GET", url, expect_json=False, verify=self.verify, headers=headers,
-                                                   stream=True, timeout=min(self.policy.timeout, left), **kwargs)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=call, name=f"security-scan {self.url}", daemon=True)
-        worker.start()
-        worker.join(left)
-        if worker.is_alive():
-            self.deadline = 0.0   # the session is the abandoned thread's now: nothing more is asked of this site
-            raise ProviderError(TIMEOUT, f"{self.url}: the scan's deadline of {self.seconds:g} s passed "
-                                         f"waiting for the answer to GET {url}")
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["response"]
+        timeout = min(self.policy.timeout, self.remaining())
+        try:
+            return by_deadline(lambda: self.request("GET", url, expect_json=False, verify=self.verify, headers=headers,
+                                                    stream=True, timeout=timeout, **kwargs),
+                               self.deadline, f"GET {url}")
+        except ProviderError as exc:
+            if exc.reason == TIMEOUT and time.monotonic() >= self.deadline:
+                self.deadline = 0.0   # the session is the abandoned request's now: nothing more is asked
+                raise ProviderError(TIMEOUT, f"{self.url}: the scan's deadline of {self.seconds:g} s passed "
+                                             f"waiting for the answer to GET {url}") from None
+            raise
 
     def _headers(self, url: str, **kwargs: Any) -> Any:
         """A response whose headers are all that is used: its body is never read."""
