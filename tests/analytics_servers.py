@@ -118,6 +118,7 @@ class GA4Server(ServedApp):
         self.no_data_before: date | None = None    # ranges starting before this have no rows at all
         self.server = LocalServer(self.app)
         self.assertions: list[dict[str, Any]] = []
+        self.token_fields: dict[str, Any] = {}      # merged into the token endpoint's answer
 
     def key_json(self) -> str:
         return json.dumps({"type": "service_account", "project_id": "test", "private_key_id": "k1",
@@ -146,7 +147,8 @@ class GA4Server(ServedApp):
                     claims.get("scope") != "https://www.googleapis.com/auth/analytics.readonly":
                 return 400, json_type, json.dumps({"error": "invalid_scope"})
             self.assertions.append(claims)
-            return 200, json_type, json.dumps({"access_token": self.token, "expires_in": 3599, "token_type": "Bearer"})
+            return 200, json_type, json.dumps({"access_token": self.token, "expires_in": 3599, "token_type": "Bearer",
+                                               **self.token_fields})
         if self.faults:
             status, body = self.faults.pop(0)
             return status, {**json_type, "Retry-After": "0"}, body

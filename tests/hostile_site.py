@@ -234,6 +234,15 @@ def drip(sock: socket.socket, interval: float = 2.0, seconds: float = 60.0) -> N
         time.sleep(interval)
 
 
+def drip_headers(sock: socket.socket, interval: float = 2.0, seconds: float = 60.0) -> None:
+    """A status line, then headers one byte every `interval` s, for `seconds`."""
+    sock.sendall(b"HTTP/1.1 200 OK\r\n")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sock.sendall(b"X")
+        time.sleep(interval)
+
+
 def login_site(post_answer: Callable[[socket.socket], None]) -> Callable[[str, str, dict[str, str], socket.socket], None]:
     """GET: a small login form; POST: `post_answer` (a 2 GB stream, a trickle...)."""
 

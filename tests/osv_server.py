@@ -4,7 +4,8 @@ tests and the dependency-scan benchmark.
 OSV: POST /v1/querybatch (at most 1,000 queries, else 400; ids and `modified` only, {} for a
 clean package, `page_size` ids a page with next_page_token), GET /v1/vulns/{id} (the record),
 POST /v1/query (full records, the naive client's route). `faults` programs statuses to answer
-first (e.g. 429 with Retry-After); `delay` adds latency to every request.
+first (e.g. 429 with Retry-After; their body is `fault_body` when set, e.g. JSON nested 100,000
+deep); `delay` adds latency to every request.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from servers import LocalServer, Reply, Request, ServedApp, json_reply
+
+DEEP_JSON = '{"error":' * 100_000 + '"x"' + "}" * 100_000
 
 
 def advisory(vid: str, package: str, ecosystem: str, versions: list[str], *, fixed: str | None = None,
@@ -44,6 +47,7 @@ class OsvServer(ServedApp):
         self.records = {r["id"]: r for r in records or []}
         self.page_size, self.delay = page_size, delay
         self.faults: list[tuple[int, dict[str, str]]] = []
+        self.fault_body: str | None = None
         self.batch_sizes: list[int] = []
         self.vuln_gets: list[str] = []
         self.single_queries = 0
@@ -68,6 +72,8 @@ class OsvServer(ServedApp):
             time.sleep(self.delay)
         if self.faults:
             status, headers = self.faults.pop(0)
+            if self.fault_body is not None:
+                return status, {"Content-Type": "application/json", **headers}, self.fault_body
             return json_reply({"code": 8, "message": "Resource has been exhausted"}, status, headers)
         path = urlsplit(request.path).path
         if path == "/v1/querybatch" and request.method == "POST":
@@ -120,11 +126,14 @@ class RegistryServer(ServedApp):
         self.pypi, self.npm = pypi or {}, npm or {}
         self.paths: list[str] = []
         self.broken: set[str] = set()          # names answered with a malformed body
+        self.deep_errors: set[str] = set()     # names answered 404 with JSON nested 100,000 deep
         self.server = LocalServer(self)
 
     def __call__(self, request: Request) -> Reply:
         path = urlsplit(request.path).path
         self.paths.append(path)
+        if any(path.rstrip("/").endswith(("/" + name, "/" + name + "/json")) for name in self.deep_errors):
+            return 404, {"Content-Type": "application/json"}, DEEP_JSON
         if match := re.fullmatch(r"/pypi/([^/]+)/json", path):
             name = match.group(1)
             if name in self.broken:

@@ -243,13 +243,20 @@ check_daily_done = sa.Table(
 def json_safe(value: Any) -> Any:
     """`value` as JSON can hold it and read it back: NaN and +-Infinity (which json.dumps writes
     as bare tokens that Postgres refuses and SQLite's JSON functions call malformed) become
-    None; what JSON has no type for becomes its str()."""
+    None; a lone surrogate in a string (JSON's "\\ud800", which Postgres refuses) becomes "?";
+    what JSON has no type for becomes its str()."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int)):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if value is None or isinstance(value, int):
         return value
     if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {json_safe(str(k)): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return str(value)

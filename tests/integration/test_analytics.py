@@ -144,6 +144,14 @@ def test_ga4_values_are_strings_and_rows_may_be_missing(ga4):
     assert ga4.assertions[0]["iss"] == "reports@test.iam.gserviceaccount.com"
 
 
+@pytest.mark.parametrize("expires_in", [{"seconds": 3599}, "soon", "NaN", -5])
+def test_ga4_token_lifetime_of_another_shape_is_read_not_trusted(ga4, expires_in):
+    ga4.token_fields = {"expires_in": expires_in}
+    [result] = traffic_analytics(config(GA4), "weekly", START, END)
+    assert result.status == "ok", result.summary
+    assert len(ga4.assertions) == 1, "the token is reused for the period's reports"
+
+
 def test_ga4_without_permission_on_the_property(ga4):
     [result] = traffic_analytics(config({"ga4": {"property_id": "999"}}), "weekly", START, END)
     assert result.status == "fail" and result.reason == "unauthorized"

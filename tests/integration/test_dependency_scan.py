@@ -12,7 +12,7 @@ from maintenance.hooks.http_policy import ProviderError, RetryPolicy
 from maintenance.hooks.osv import OsvHook
 from maintenance.hooks.registries import NpmHook, PyPIHook, latest_versions
 from maintenance.operators.dependencies import DependencyScanOperator, scan
-from osv_server import OsvServer, RegistryServer, advisory
+from osv_server import DEEP_JSON, OsvServer, RegistryServer, advisory
 from servers import LocalServer
 
 FAST = RetryPolicy(timeout=5, attempts=3, backoff_base=0.01, backoff_max=0.05)
@@ -210,3 +210,95 @@ def test_lock_file_from_a_url_with_a_token_and_broken_inputs(servers, tmp_path, 
     (tmp_path / "package-lock.json").write_text('{"packages": {"node_modules/x": {"version": ')
     results = {r.check: r for r in scan(config.dependencies, config, runbook="maintenance_weekly", run_id="u3")}
     assert results["dependencies.vulnerabilities.app"].reason == "malformed_lock_file"
+
+
+# -- issue 18 item 8: hostile lock files and registry answers, each a classified result naming the file --
+def scan_results(config, run_id="h1"):
+    return {r.check: r for r in scan(config.dependencies, config, runbook="maintenance_weekly", run_id=run_id)}
+
+
+def test_a_package_lock_nested_100k_deep_is_a_classified_result(servers, tmp_path, store_env):
+    osv, registry = servers
+    config = write(tmp_path, osv, registry)
+    lock = tmp_path / "package-lock.json"
+    lock.write_text('{"dependencies":' * 100_000 + "{}" + "}" * 100_000)
+    results = scan_results(config)
+    app = results["dependencies.vulnerabilities.app"]
+    assert (app.status, app.reason) == ("fail", "malformed_lock_file"), app.summary
+    assert f"{lock}: package-lock.json nests too deep to parse" in app.summary
+    assert results["dependencies.vulnerabilities.api"].reason != "malformed_lock_file"   # the other file is scanned
+
+
+def test_a_deeply_nested_poetry_lock_is_a_classified_result(servers, tmp_path, store_env):
+    osv, registry = servers
+    lock = tmp_path / "poetry.lock"
+    lock.write_text("[[package]]\nname = \"x\"\nversion = \"1.0\"\nextras = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    path = tmp_path / "p.yaml"
+    path.write_text(textwrap.dedent(f"""
+        site: {{name: test.example, url: "https://test.example"}}
+        results: {{conn_id: test_results}}
+        dependencies:
+          own_requirements: false
+          check_outdated: false
+          osv_url: {osv.url}
+          lock_files: [{{name: poetry, path: {lock}}}]
+    """))
+    config = load_config(path)
+    poetry = scan_results(config)["dependencies.vulnerabilities.poetry"]
+    assert (poetry.status, poetry.reason) == ("fail", "malformed_lock_file"), poetry.summary
+    assert f"{lock}: poetry.lock nests too deep to parse" in poetry.summary
+    from maintenance.checks.dependencies import parse_poetry_lock
+    assert parse_poetry_lock("package = 5\n").packages == []      # a key of another type is not iterated
+
+
+def test_a_requirements_file_that_is_not_utf8_is_a_classified_result(servers, tmp_path, store_env):
+    osv, registry = servers
+    config = write(tmp_path, osv, registry)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_bytes("jinja2==3.1.4  # café\n".encode("latin-1"))
+    api = scan_results(config)["dependencies.vulnerabilities.api"]
+    assert (api.status, api.reason) == ("fail", "malformed_lock_file"), api.summary
+    assert f"{requirements} is not UTF-8 text (byte 0xe9 at offset 20)" in api.summary
+
+
+def test_deep_json_error_bodies_from_osv_pypi_and_npm_are_classified(servers, tmp_path, store_env):
+    osv, registry = servers
+    config = write(tmp_path, osv, registry)
+    registry.deep_errors |= {"jinja2", "next"}
+    osv.fault_body, osv.faults = DEEP_JSON, [(400, {})]
+    results = scan_results(config)
+    for name in ("app", "api"):
+        failed = results[f"dependencies.vulnerabilities.{name}"]
+        assert (failed.reason, failed.target) == ("http_4xx", str(tmp_path / ("package-lock.json" if name == "app"
+                                                                               else "requirements.txt")))
+        assert "OSV could not be asked" in failed.summary and "HTTP 400" in failed.summary
+    results = scan_results(config, run_id="h2")                          # OSV answers again; the registries not
+    assert results["dependencies.vulnerabilities.app"].status == "fail"   # the findings of LOCK
+    pypi, errors = latest_versions(PyPIHook(registry.url, policy=FAST).latest, ["jinja2"])
+    assert pypi == {"jinja2": None} and errors == {"jinja2": "http_4xx"}
+    npm, errors = latest_versions(NpmHook(registry.url, policy=FAST).latest, ["next"])
+    assert npm == {"next": None} and errors == {"next": "http_4xx"}
+    assert results["dependencies.outdated.app"].status in ("ok", "warn")
+
+
+HUGE_LOCK = 2 * 1024 ** 3
+
+
+def test_a_2gb_lock_file_at_a_url_is_read_to_the_size_limit(servers, tmp_path, store_env):
+    import tracemalloc
+
+    from hostile_site import RawServer, huge_answer
+
+    osv, registry = servers
+    with RawServer(lambda method, path, headers, sock: huge_answer(sock, HUGE_LOCK)) as raw:
+        url = f"{raw.url}/acme/web/main/package-lock.json"
+        config = write(tmp_path, osv, registry, lock_url=url)
+        tracemalloc.start()
+        try:
+            app = scan_results(config)["dependencies.vulnerabilities.app"]
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert (app.status, app.reason) == ("fail", "too_large"), app.summary
+    assert url in app.summary and "larger than 52,428,800 bytes" in app.summary
+    assert peak < 200 * 1024 * 1024, f"peak {peak / 2**20:.0f} MB of Python memory for a 2 GB lock file"

@@ -112,13 +112,15 @@ def test_the_store_never_writes_json_it_cannot_read_back(store_url):
     store = ResultsStore(store_url)
     result = CheckResult(check="analytics.weekly.traffic", status="ok", summary="odd figures",
                          metrics={"visitors": float("nan"), "pageviews": float("inf"), "visits": 3},
-                         evidence={"daily": [{"visitors": float("-inf")}, {"visitors": 2.5}], "big": 10 ** 400})
+                         evidence={"daily": [{"visitors": float("-inf")}, {"visitors": 2.5}], "big": 10 ** 400,
+                                   "page": "/x\ud800y"})   # a lone surrogate, as JSON's "\ud800" gives
     store.record([result])
     with store.transaction() as conn:
         store.enqueue(conn, kind="alert", check="analytics.weekly.traffic", payload={"figure": float("nan")})
     [row] = store.history()
     assert row["metrics"] == {"visitors": None, "pageviews": None, "visits": 3}
     assert row["evidence"]["daily"] == [{"visitors": None}, {"visitors": 2.5}]
+    assert row["evidence"]["page"] == "/x?y"
     with store.engine.connect() as conn:
         if store.sqlite:   # SQLite's JSON functions (the roll-ups, the status page) read it too
             valid = conn.exec_driver_sql("SELECT json_valid(metrics), json_valid(evidence) FROM check_results").one()

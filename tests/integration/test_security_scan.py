@@ -205,6 +205,26 @@ def test_a_site_dripping_a_byte_every_two_seconds_is_cut_at_its_deadline(ca, tmp
                for e in exposed.evidence["errors"]), exposed.evidence["errors"]
 
 
+def test_a_site_dripping_its_headers_is_cut_at_its_deadline(ca, tmp_path, store_env):
+    import time
+
+    from hostile_site import RawServer, drip_headers
+
+    with RawServer(lambda method, path, headers, sock: drip_headers(sock, interval=2.0, seconds=60),
+                   ssl_context=tls_context(ca)) as site:
+        config = config_for(tmp_path, ca, [{"url": site.url + "/", "http_url": f"http://127.0.0.1:{free_port()}/"}],
+                            deadline="6s")
+        started = time.monotonic()
+        results = by_check(site_checks(config.security_scan.sites[0], config, runbook="maintenance_monthly",
+                                       run_id="m1"))
+        took = time.monotonic() - started
+    assert took < 20, f"the scan took {took:.0f} s against a deadline of 6 s"
+    headers = results["headers"]
+    assert (headers.status, headers.reason) == ("fail", "timeout"), headers.summary
+    assert "the scan's deadline of 6 s passed waiting for the answer to GET" in headers.summary
+    assert results["exposed_files"].status == "warn" and "not probed" in results["exposed_files"].summary
+
+
 def test_a_huge_home_page_and_probed_path_are_never_read_whole(ca, tmp_path, store_env):
     import tracemalloc
 

@@ -89,11 +89,21 @@ def _npm_version(name: str, version: Any) -> tuple[str, str | None, str | None]:
     return name, version, None
 
 
+def decode_lock_file(raw: bytes, where: str) -> str:
+    """A lock file's bytes as text: UTF-8 (a BOM dropped), else a LockFileError naming the file."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LockFileError(f"{where} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+
+
 def parse_package_lock(text: str) -> Parsed:
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise LockFileError(f"package-lock.json is not valid JSON: {exc}") from None
+    except RecursionError:   # the parser recurses per level: a hostile file nests 100,000 deep
+        raise LockFileError("package-lock.json nests too deep to parse (is it a lock file?)") from None
     if not isinstance(data, dict):
         raise LockFileError("package-lock.json: expected a JSON object")
     parsed = Parsed()
@@ -198,8 +208,10 @@ def parse_poetry_lock(text: str) -> Parsed:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise LockFileError(f"poetry.lock is not valid TOML: {exc}") from None
+    except RecursionError:   # tomllib recurses per nested array or inline table
+        raise LockFileError("poetry.lock nests too deep to parse (is it a lock file?)") from None
     parsed = Parsed()
-    for entry in data.get("package") or []:
+    for entry in data.get("package") if isinstance(data.get("package"), list) else []:
         if not isinstance(entry, dict) or not entry.get("name"):
             continue
         name, version = normalize_pypi(str(entry["name"])), entry.get("version")

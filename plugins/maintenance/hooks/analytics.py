@@ -34,6 +34,16 @@ class PlausibleHook(PolicyHttpHook):
         return answer
 
 
+def _lifetime(expires_in: object) -> float:
+    """A token's lifetime in seconds from the token endpoint's expires_in: 3600 (Google's) when it
+    is missing or not a positive finite number ("3599" is read; "NaN", {} and -1 are not)."""
+    try:
+        seconds = float(expires_in)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return 3600.0
+    return seconds if 0 < seconds < 10 ** 7 else 3600.0
+
+
 class GA4Hook(PolicyHttpHook):
     default_conn_name = "ga4_api"
     default_host = "https://analyticsdata.googleapis.com"
@@ -83,11 +93,11 @@ class GA4Hook(PolicyHttpHook):
                       secrets=[assertion, *self._secrets], expect_json=True,
                       data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion})
         token = answer.get("access_token") if isinstance(answer, dict) else None
-        if not token:
+        if not token or not isinstance(token, str):
             raise ProviderError(MALFORMED, "the token endpoint answered without an access_token",
                                 conn_id=self.http_conn_id)
         self._secrets.append(token)
-        self._token = (token, time.time() + float(answer.get("expires_in") or 3600))
+        self._token = (token, time.time() + _lifetime(answer.get("expires_in")))
         return token
 
     def run_report(self, property_id: str, body: dict[str, Any]) -> dict[str, Any]:

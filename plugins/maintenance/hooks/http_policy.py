@@ -292,7 +292,7 @@ def _detail(response: Any, secrets: Iterable[str]) -> str:
     """A short, redacted reason phrase from an error body (JSON 'message'/'error'/'detail')."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):   # not JSON, or nested too deep to parse
         return ""
     if isinstance(body, dict):
         for key in ("message", "error", "detail", "errorMessage", "title"):

@@ -10,15 +10,17 @@ credentials".
 - `PublicApiHook`: a PolicyHttpHook for public APIs with a base URL (OSV, PyPI, npm, CrUX with a
   key, a site's own pages). The Airflow connection is optional: when it exists its host and
   credentials are used; otherwise the base URL comes from the config.
-- `read_limited()`: a streamed body read to a size limit and a deadline (a site's pages, lock
-  files at a URL): a 2 GB answer or one that drips a byte at a time never holds the task.
+- `by_deadline()` and `read_limited()`: a request answered by a deadline and its streamed body
+  read to a size limit and that deadline (a site's pages, lock files at a URL): a 2 GB answer,
+  or one that drips its headers or body a byte at a time, never holds the task.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from maintenance.hooks.http import BearerAuth, PolicyHttpHook
 from maintenance.hooks.http_policy import (
@@ -26,6 +28,7 @@ from maintenance.hooks.http_policy import (
 )
 
 USER_AGENT = "maintenance-runbook/1.0"
+T = TypeVar("T")
 
 
 def _bearer_token(conn_id: str | None) -> str | None:
@@ -108,6 +111,29 @@ class PublicApiHook(PolicyHttpHook):
         if not (connection.password or connection.login):
             session.auth = None
         return session
+
+
+def by_deadline(call: Callable[[], T], deadline: float, what: str) -> T:
+    """call()'s value, or its exception, if it ends by `deadline` (a time.monotonic() value). A read
+    timeout bounds each read, not the whole, and headers sent a byte at a time would never end:
+    the call runs in a daemon thread, left behind (it dies with the task) at the deadline, when
+    ProviderError(TIMEOUT) is raised."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name=f"by-deadline {what}"[:60], daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if worker.is_alive():
+        raise ProviderError(TIMEOUT, f"{what}: no answer by the deadline")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def read_limited(response: Any, limit: int, *, deadline: float | None = None, what: str = "the body",

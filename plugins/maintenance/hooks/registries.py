@@ -7,11 +7,12 @@ PyPI: GET {base}/pypi/{name}/json -> info.version. npm: GET {base}/{name} (scope
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from maintenance.hooks.http_policy import MALFORMED, ProviderError
-from maintenance.hooks.public import PublicApiHook
+from maintenance.hooks.http_policy import MALFORMED, ProviderError, redact
+from maintenance.hooks.public import PublicApiHook, by_deadline, read_limited
 
 NPM_ABBREVIATED = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8"
 
@@ -60,14 +61,22 @@ def latest_versions(lookup: Callable[[str], str], names: list[str], workers: int
     return latest, errors
 
 
+MAX_FILE_BYTES = 50 * 1024 * 1024     # a lock file larger than this is not read (a 2 GB answer never is)
+FETCH_SECONDS = 300.0                 # the whole download, however slowly the server sends it
+
+
 class FileFetchHook(PublicApiHook):
     """GET a file by absolute URL; with a connection, its password is sent as a Bearer token."""
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id, base_url="http://unused.invalid", **kwargs)
 
-    def text(self, url: str, max_bytes: int = 50 * 1024 * 1024) -> str:
-        response = self.request("GET", url, expect_json=False)
-        if len(response.content) > max_bytes:
-            raise ProviderError("http_4xx", f"GET {url}: larger than {max_bytes} bytes")
-        return response.text
+    def content(self, url: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+        """The file's bytes, streamed: past max_bytes or FETCH_SECONDS it is a ProviderError, never read whole."""
+        safe = redact(url, self._secrets)
+        deadline = time.monotonic() + FETCH_SECONDS
+        response = by_deadline(lambda: self.request("GET", url, expect_json=False, stream=True), deadline, f"GET {safe}")
+        body, more = read_limited(response, max_bytes, deadline=deadline, what=f"GET {safe}")
+        if more:
+            raise ProviderError("too_large", f"GET {safe}: larger than {max_bytes:,} bytes, not read further")
+        return body

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from maintenance.hooks.http_policy import TIMEOUT, ProviderError, RetryPolicy, classify_exception
-from maintenance.hooks.public import PublicApiHook, read_limited
+from maintenance.hooks.public import PublicApiHook, by_deadline, read_limited
 
 SITE_POLICY = RetryPolicy(timeout=10, attempts=2, backoff_base=0.5)
 SITE_DEADLINE = 120.0           # seconds for everything one site's scan asks (pages, redirects, CORS, paths)
@@ -44,11 +44,19 @@ class SiteHook(PublicApiHook):
         return left
 
     def _get(self, url: str, **kwargs: Any) -> Any:
-        """The streamed response (headers read, body not): each read waits at most what is left."""
+        """The streamed response (headers read, body not), by the site's deadline."""
         headers = {"User-Agent": self.user_agent, **kwargs.pop("headers", {})}
         timeout = min(self.policy.timeout, self.remaining())
-        return self.request("GET", url, expect_json=False, verify=self.verify, headers=headers, stream=True,
-                            timeout=timeout, **kwargs)
+        try:
+            return by_deadline(lambda: self.request("GET", url, expect_json=False, verify=self.verify, headers=headers,
+                                                    stream=True, timeout=timeout, **kwargs),
+                               self.deadline, f"GET {url}")
+        except ProviderError as exc:
+            if exc.reason == TIMEOUT and time.monotonic() >= self.deadline:
+                self.deadline = 0.0   # the session is the abandoned request's now: nothing more is asked
+                raise ProviderError(TIMEOUT, f"{self.url}: the scan's deadline of {self.seconds:g} s passed "
+                                             f"waiting for the answer to GET {url}") from None
+            raise
 
     def _headers(self, url: str, **kwargs: Any) -> Any:
         """A response whose headers are all that is used: its body is never read."""

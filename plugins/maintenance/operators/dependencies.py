@@ -17,10 +17,11 @@ HOW = ("add a dependencies: section to the maintenance config (lock_files: path 
 
 
 def _read_path(path: str) -> str:
+    from maintenance.checks.dependencies import decode_lock_file
     from maintenance.config import PROJECT_ROOT
 
     full = Path(path) if Path(path).is_absolute() else PROJECT_ROOT / path
-    return full.read_text(encoding="utf-8")
+    return decode_lock_file(full.read_bytes(), str(full))
 
 
 class DependencyScanOperator(ReviewOperator):
@@ -54,8 +55,8 @@ def scan(deps: Dependencies, config: MaintenanceConfig, *, runbook: str, run_id:
     from maintenance.results import utcnow
 
     from maintenance.checks.dependencies import (
-        IgnoreRule, LockFileError, findings, include_resolver, input_failed, judge_outdated, judge_vulnerabilities,
-        outdated_candidates, parse_lock_file, scan_vulnerabilities,
+        IgnoreRule, LockFileError, decode_lock_file, findings, include_resolver, input_failed, judge_outdated,
+        judge_vulnerabilities, outdated_candidates, parse_lock_file, scan_vulnerabilities,
     )
     from maintenance.hooks.http_policy import ProviderError
     from maintenance.hooks.osv import OsvHook
@@ -73,15 +74,15 @@ def scan(deps: Dependencies, config: MaintenanceConfig, *, runbook: str, run_id:
 
                 def read(url: str, fetcher: Any = fetcher) -> str | None:
                     try:
-                        return fetcher.text(url)
-                    except ProviderError:
+                        return decode_lock_file(fetcher.content(url), url)
+                    except (ProviderError, LockFileError):
                         return None
-                text = fetcher.text(source["url"])
+                text = decode_lock_file(fetcher.content(source["url"]), source["url"])
             else:
                 def read(path: str) -> str | None:
                     try:
                         return _read_path(path)
-                    except OSError:
+                    except (OSError, LockFileError):
                         return None
                 text = _read_path(source["path"])
             parsed = parse_lock_file(text, source["format"], location=target,
@@ -94,7 +95,8 @@ def scan(deps: Dependencies, config: MaintenanceConfig, *, runbook: str, run_id:
                                         f"cannot read the lock file: {exc.strerror or exc}", runbook))
             continue
         except LockFileError as exc:
-            results.append(input_failed(source["name"], target, "malformed_lock_file", str(exc), runbook))
+            where = "" if target in str(exc) else f"{target}: "
+            results.append(input_failed(source["name"], target, "malformed_lock_file", f"{where}{exc}", runbook))
             continue
         parsed_sources.append((source, target, parsed))
 

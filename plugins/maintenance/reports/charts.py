@@ -1,12 +1,18 @@
 """The reports' charts: matplotlib (Agg, no display, no pyplot state) to PNG, embedded as
 base64 data URIs so a report opens without network. Every chart has a fixed pixel size
 (figure inches x dpi, no tight bounding box), which the tests check after decoding.
+
+Labels come from outside (page paths any visitor can create, event and action names, endpoint
+names): every chart draws them as plain text, never as mathtext ("/search/$\\x$", "$^$"), and a
+chart that still cannot be drawn is replaced by an image saying so: one label never costs a report.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
+import logging
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Sequence
@@ -14,6 +20,8 @@ from typing import Any, Sequence
 DPI = 100
 WIDTH = 900
 GREEN, AMBER, RED, GREY, BLUE, PURPLE = "#2e9d5b", "#e3a21a", "#d64541", "#c9ced6", "#3b73b9", "#8e5bb5"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,10 +45,37 @@ def _figure(height: int, width: int = WIDTH) -> Any:
     return figure
 
 
+def plain_text(draw: Any) -> Any:
+    """A chart function whose texts are plain text: matplotlib reads "$...$" as mathtext when a
+    Text is made, so the whole drawing runs with text.parse_math off."""
+    @functools.wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> Chart:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+    return drawn
+
+
 def _png(figure: Any, title: str) -> Chart:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)   # no bbox_inches: the size stays what was asked
     width, height = (int(round(v)) for v in figure.get_size_inches() * DPI)
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png", dpi=DPI)   # no bbox_inches: the size stays what was asked
+    except Exception as exc:  # noqa: BLE001 - a text the renderer refuses (a lone surrogate...) must not cost the report
+        log.warning("chart %r could not be drawn (%s: %s); a placeholder is shown", title, type(exc).__name__,
+                    str(exc)[:200])
+        return _placeholder(title, width, height, type(exc).__name__)
+    return Chart(title, buffer.getvalue(), width, height)
+
+
+def _placeholder(title: str, width: int, height: int, why: str) -> Chart:
+    """An image of the chart's size saying that it could not be drawn (no outside text in it)."""
+    figure = _figure(height, width)
+    figure.text(0.5, 0.5, f"This chart could not be drawn ({why}): one of its labels is not displayable.",
+                ha="center", va="center", fontsize=10, color="#555555", parse_math=False)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
     return Chart(title, buffer.getvalue(), width, height)
 
 
@@ -59,6 +94,7 @@ def uptime_color(value: float | None, target: float) -> str:
     return AMBER if value >= target - 1.0 else RED
 
 
+@plain_text
 def uptime_bars(endpoints: list[dict[str, Any]], days: Sequence[date], target: float) -> Chart:
     """One row of daily bars per endpoint (UptimeRobot style): green at or above the target,
     amber within a point below it, red further below, grey without data."""
@@ -85,6 +121,7 @@ def _rectangle(x: float, y: float, w: float, h: float, color: str) -> Any:
     return Rectangle((x, y), w, h, facecolor=color, edgecolor="none")
 
 
+@plain_text
 def response_chart(name: str, days: Sequence[date], p50: Sequence[float | None], p95: Sequence[float | None]) -> Chart:
     figure = _figure(230)
     axes = figure.add_axes((0.07, 0.2, 0.9, 0.65))
@@ -100,6 +137,7 @@ def response_chart(name: str, days: Sequence[date], p50: Sequence[float | None],
     return _png(figure, f"Response time per day: {name}")
 
 
+@plain_text
 def daily_bars(title: str, days: Sequence[date], values: Sequence[float | None], *, color: str = BLUE,
                unit: str = "", limit: float | None = None, limit_label: str = "") -> Chart:
     figure = _figure(230)
@@ -119,6 +157,7 @@ def daily_bars(title: str, days: Sequence[date], values: Sequence[float | None],
     return _png(figure, title)
 
 
+@plain_text
 def daily_lines(title: str, days: Sequence[date], series: dict[str, Sequence[float | None]], unit: str = "") -> Chart:
     figure = _figure(250)
     axes = figure.add_axes((0.07, 0.2, 0.9, 0.65))
@@ -137,6 +176,7 @@ def daily_lines(title: str, days: Sequence[date], series: dict[str, Sequence[flo
     return _png(figure, title)
 
 
+@plain_text
 def ranking(title: str, labels: Sequence[str], values: Sequence[float], color: str = BLUE) -> Chart:
     """Horizontal bars, largest first (top pages, events, admin actions)."""
     count = max(1, len(labels))
