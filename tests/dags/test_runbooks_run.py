@@ -118,7 +118,7 @@ def test_runbook_with_nothing_configured_says_what_to_configure_first(env, capsy
     assert "the monitor could not reach 127.0.0.1 (" in body and "a network problem on the monitor's side" in body
     assert "Do first" not in body and "status page not readable" not in body
     logged = task_log[task_log.index("4 of 5 steps skipped"):][:3000]
-    assert "Configure first: add an atlas: section" in logged and "[skipped] verify_connection_string" in logged
+    assert "Configure first: add an atlas: section" in logged and "[skipped] verify_connection_string: not configured" in logged
     assert not any(markup in logged for markup in ("*Configure", ":white_circle:", "`", "<http", "&gt;")), logged
 
 

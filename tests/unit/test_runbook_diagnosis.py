@@ -244,3 +244,13 @@ def test_an_unreachable_status_page_is_the_monitors_network_never_the_cause():
     answered = status_unreachable(ProviderError("http_5xx", "HTTP 503"), check="database.atlas_status",
                                   group="database", provider="atlas", url="https://status.mongodb.com/x")
     assert answered.reason == "status_unknown"
+
+
+def test_only_the_providers_the_findings_point_at_are_called():
+    """Issue 17 item 6: an Atlas access-list fault names Atlas, not also Vercel (the runbook's
+    other default contact); with nothing found the runbook's providers are listed."""
+    step, results = DATABASE_CASES["ip_not_allowed"]
+    diagnosis = diagnosis_of("database", replace(healthy_database(), step, results()))
+    assert [c.key for c in diagnosis.contacts] == ["atlas"]
+    assert "Vercel" not in render(diagnosis)
+    assert [c.key for c in diagnosis_of("database", healthy_database()).contacts] == ["atlas", "vercel"]

@@ -136,8 +136,8 @@ def diagnose(runbook: str, steps: list[tuple[str, list[CheckResult]]], catalogue
     """The whole diagnosis of one runbook run.
 
     contacts: the config's `contacts` (objects with name, how, status_page). Whom to call: the
-    root cause's contact first, then the other findings', then `default_contacts` (the
-    runbook's providers), each once.
+    root cause's contact first, then the other findings', each once; `default_contacts` (the
+    runbook's providers) only when no finding names anyone.
     """
     lines = []
     for step, results in steps:
@@ -151,7 +151,8 @@ def diagnose(runbook: str, steps: list[tuple[str, list[CheckResult]]], catalogue
         key = finding.cause.contact or finding.result.provider
         if key and key not in keys:
             keys.append(key)
-    keys += [k for k in default_contacts if k not in keys]
+    if not keys:    # a provider nothing points at is not worth a call
+        keys = list(dict.fromkeys(default_contacts))
     people = [ContactLine(k, c.name, c.how, getattr(c, "status_page", None))
               for k in keys if (c := contacts.get(k)) is not None]
     status = worst([line.status for line in lines if line.status in ("ok", "warn", "fail")] or ["ok"])
@@ -243,9 +244,9 @@ def render(diagnosis: Diagnosis, *, run_url: str | None = None, max_findings: in
         if root is not None and line.step == root.step:   # said above: not a third time
             summary = summary.replace(root.result.summary, "the most likely cause, above")
         if diagnosis.unconfigured and line.status == "skipped":
-            summary = "skipped: not configured (above)"
+            summary = "not configured (see above)"
         shown = f"{_ICON.get(line.status, ':white_circle:')} {code(line.step)} {text(summary)}" if markup \
-            else f"[{line.status}] {text(line.step)} {text(summary)}"
+            else f"[{line.status}] {text(line.step)}: {text(summary)}"
         out.append(shown[:400])
     if run_url:
         out.append(link(run_url, "diagnosis run"))
