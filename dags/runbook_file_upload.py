@@ -17,8 +17,9 @@ STEPS = {
 
 with MaintenanceDAG(**dag_settings("runbook_file_upload", schedule=None, tags=["runbook", "storage"]),
                     is_paused_upon_creation=False,
-                    params={"upload_key": Param("", type="string",
-                                                description="An object key of a failed upload to look at")}):
+                    # Optional: Airflow's trigger form requires a param unless its schema allows null.
+                    params={"upload_key": Param(None, type=["null", "string"],
+                                                description="Optional: an object key of a failed upload to look at")}):
     # Independent steps: one failing never stops the others; the diagnosis reads them all.
     [RunbookStepOperator(task_id=task_id, step=step) for task_id, step in STEPS.items()] \
         >> DiagnoseOperator(task_id="diagnose", steps=list(STEPS))

@@ -16,8 +16,10 @@ STEPS = {
 
 with MaintenanceDAG(**dag_settings("runbook_payments", schedule=None, tags=["runbook", "payments"]),
                     is_paused_upon_creation=False,
+                    # Optional: Airflow's trigger form requires a param unless its schema allows null.
                     params={"mpesa_checkout_request_id": Param(
-                        "", type="string", description="An M-Pesa STK push (CheckoutRequestID, ws_CO_...) to look up")}):
+                        None, type=["null", "string"],
+                        description="Optional: an M-Pesa STK push (CheckoutRequestID, ws_CO_...) to look up")}):
     # Independent steps: one failing never stops the others; the diagnosis reads them all.
     [RunbookStepOperator(task_id=task_id, step=step) for task_id, step in STEPS.items()] \
         >> DiagnoseOperator(task_id="diagnose", steps=list(STEPS))

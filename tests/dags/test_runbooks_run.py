@@ -94,6 +94,34 @@ def test_runbook_database_names_the_missing_access_list_entry(env, mongo_server_
     assert "pw-SECRET" not in json.dumps(messages)
 
 
+def test_runbook_with_nothing_configured_says_what_to_configure_first(env, capsys):
+    """Issue 17 item 7: 4 of 5 steps skipped and the status page unreachable from the monitor."""
+    from airflow.sdk import DagRunState
+
+    from servers import free_port
+
+    env["mp"].setenv("MAINTENANCE_CONFIG", write_config(env["tmp"], f"""
+        runbooks:
+          database: {{status_url: "http://127.0.0.1:{free_port()}/api/v2/summary.json", egress_ip: 203.0.113.7}}
+    """))
+    run = the_dag("runbook_database").test()
+    task_log = capsys.readouterr().out     # dag.test() runs the tasks in-process: their log is ours
+    assert run.state == DagRunState.SUCCESS      # nothing found is not a fault
+    (message,) = env["slack"].messages
+    header = message["blocks"][0]["text"]["text"]
+    assert header == "test.example: runbook_database: 4 of 5 steps skipped, not configured: configure them first"
+    body = message["blocks"][1]["text"]["text"]
+    assert body.count("configure them first") == 0 and "most likely cause" not in json.dumps(message).lower()
+    configure = body.splitlines()[1]
+    assert configure.startswith("*Configure first:* add an atlas: section")
+    assert "set Airflow connection 'mongo_default'" in configure and "`ping_database`" in configure
+    assert "the monitor could not reach 127.0.0.1 (" in body and "a network problem on the monitor's side" in body
+    assert "Do first" not in body and "status page not readable" not in body
+    logged = task_log[task_log.index("4 of 5 steps skipped"):][:3000]
+    assert "Configure first: add an atlas: section" in logged and "[skipped] verify_connection_string: not configured" in logged
+    assert not any(markup in logged for markup in ("*Configure", ":white_circle:", "`", "<http", "&gt;")), logged
+
+
 def test_runbook_payments_names_the_disabled_webhook(env):
     from airflow.sdk import DagRunState
 

@@ -90,7 +90,9 @@ def test_weak_site_exposed_git_config_legacy_tls_and_a_grade_drop_next_month(ca,
                                            run_id="m1"))
     grade = results["headers"]
     # CSP -25, session cookie without Secure -40, CORS reflected -50, HSTS short -10, nosniff -5 -> 0
-    assert grade.evidence["grade"] == "F" and grade.metrics["score"] == 0 and grade.status == "warn"
+    # F is at or below security_scan.page_below (default D): it pages, not a digest line (issue 17 item 5)
+    assert grade.evidence["grade"] == "F" and grade.metrics["score"] == 0
+    assert grade.status == "fail" and grade.reason == "grade_too_low" and grade.critical
     failed = {t["result"] for t in grade.evidence["tests"] if t["modifier"] < 0}
     assert {"csp-not-implemented", "cookies-session-without-secure-flag", "cors-implemented-with-universal-access",
             "hsts-implemented-max-age-less-than-six-months", "x-content-type-options-not-implemented"} == failed
@@ -116,7 +118,8 @@ def test_weak_site_exposed_git_config_legacy_tls_and_a_grade_drop_next_month(ca,
         assess(results_store("test_results"), config, [previous], run_id="m0")
         again = by_check(site_checks(config.security_scan.sites[0], config, runbook="maintenance_monthly",
                                      run_id="m2"))
-    assert again["headers"].status == "fail" and "grade dropped A -> grade F" in again["headers"].summary
+    assert again["headers"].status == "fail" and again["headers"].reason == "grade_dropped"
+    assert again["headers"].summary.startswith("grade dropped A -> F (score 0) since the last scan, at or below D")
     assert again["tls"].status == "ok" and not again["tls"].evidence["legacy"]
 
 

@@ -3,6 +3,7 @@ issue, from the checks' own judgements on provider-shaped data; and the auto-sta
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -200,3 +201,56 @@ def test_circuit_breaker_and_once_per_incident():
     assert "circuit breaker, max 2" in payload["diagnosis_note"] and payload["diagnosis_url"]
     runbook_ti = SimpleNamespace(dag_id="runbook_database", run_id="r2", task_id="x")
     assert start_runbooks(store, config, Assessment(due=[incident("db-x", 1)]), {"ti": runbook_ti}, trigger) == []
+
+
+def test_the_slack_message_names_the_cause_once_under_a_header_cut_at_a_word():
+    """Issue 17 item 7: the header within Slack's 150 characters without cutting a word; the
+    cause's words not repeated in the body; no empty advice for a reason the runbook lacks."""
+    from maintenance.alerting.message import build_message
+    from runbook_fixtures import make_config
+
+    odd = CheckResult(check="database.ping", status="fail", reason="weird_failure",
+                      summary="the driver said something nobody has catalogued yet about the replica set members "
+                              "and their elections in the last hour of operation")
+    steps = replace(healthy_database(), "ping_database", [odd])
+    diagnosis = diagnosis_of("database", steps)
+    body = render(diagnosis, run_url="http://a/r1")
+    assert "Do first" not in body and "read the step's log" not in body
+    assert "reason `weird_failure` is not in this runbook" in body
+    payload = {"kind": "diagnosis", "summary": diagnosis.headline, "body": body, "dag_id": "runbook_database",
+               "run_id": "r1", "task_id": "diagnose"}
+    text, blocks = build_message([{"payload": payload}], make_config(), ui_base="http://a")
+    header = blocks[0]["text"]["text"]
+    assert len(header) <= 150 and header.endswith("…")
+    words = f"test.example: {diagnosis.headline}".split()
+    assert header[:-1].split() == words[:len(header[:-1].split())], "cut at a word boundary"
+    shown = json.dumps(blocks)
+    assert shown.count("nobody has catalogued") == 2, shown      # header and the cause line, not the step line
+    assert text.count("nobody has catalogued") == 2, text        # the fallback text: the same once more at most
+
+
+def test_an_unreachable_status_page_is_the_monitors_network_never_the_cause():
+    from maintenance.checks.runbooks.common import status_unreachable
+    from maintenance.hooks.http_policy import ProviderError
+
+    page = status_unreachable(ProviderError("dns", "DNS lookup failed: host name does not resolve"),
+                              check="database.atlas_status", group="database", provider="atlas",
+                              url="https://status.mongodb.com/api/v2/summary.json")
+    assert page.status == "warn" and "network problem on the monitor's side" in page.summary
+    steps = replace(healthy_database(), "check_atlas_status", [page])
+    diagnosis = diagnosis_of("database", steps)
+    assert diagnosis.findings == [] and diagnosis.status == "warn"
+    assert "most likely cause" not in diagnosis.headline
+    answered = status_unreachable(ProviderError("http_5xx", "HTTP 503"), check="database.atlas_status",
+                                  group="database", provider="atlas", url="https://status.mongodb.com/x")
+    assert answered.reason == "status_unknown"
+
+
+def test_only_the_providers_the_findings_point_at_are_called():
+    """Issue 17 item 6: an Atlas access-list fault names Atlas, not also Vercel (the runbook's
+    other default contact); with nothing found the runbook's providers are listed."""
+    step, results = DATABASE_CASES["ip_not_allowed"]
+    diagnosis = diagnosis_of("database", replace(healthy_database(), step, results()))
+    assert [c.key for c in diagnosis.contacts] == ["atlas"]
+    assert "Vercel" not in render(diagnosis)
+    assert [c.key for c in diagnosis_of("database", healthy_database()).contacts] == ["atlas", "vercel"]

@@ -17,6 +17,7 @@ from maintenance.hooks.slack import outside, slack_escape, slack_link  # noqa: F
 from maintenance.results import utcnow
 
 MAX_CHECKS_PER_MESSAGE = 20   # Slack allows 50 blocks; past this the rest are counted, not listed
+HEADER_LIMIT = 150            # Slack's limit for a header block's text
 
 _ICON = {"alert": ":red_circle:", "reminder": ":red_circle:", "recovered": ":large_green_circle:",
          "crash": ":boom:", "report": ":white_check_mark:", "late": ":hourglass:", "config": ":warning:",
@@ -24,6 +25,15 @@ _ICON = {"alert": ":red_circle:", "reminder": ":red_circle:", "recovered": ":lar
 _VERB = {"alert": "FAILING", "reminder": "STILL FAILING", "recovered": "RECOVERED", "crash": "TASK CRASHED",
          "report": "REPORT", "late": "RUN LATE", "config": "CONFIG INVALID",
          "diagnosis": "DIAGNOSIS"}
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary with an ellipsis (Slack's header limit)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + "…"
 
 
 def _first_line(summary: Any) -> str:
@@ -61,7 +71,8 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
     title = f"{site}: {failing} failing" + (f", {recovered} recovered" if recovered else "") if failing \
         else f"{site}: {recovered} recovered" if recovered else f"{site}: {_first_line(payloads[0].get('summary', ''))}"
     text_lines = [title]
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
+    header = _cut(title, HEADER_LIMIT)
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": header}}]
     if gated_for:
         text_lines.append(f"Slack asked us to wait (HTTP 429 Retry-After): gated for {format_duration(gated_for)}, "
                           "so what follows may be late.")
@@ -69,9 +80,13 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
     for payload in payloads[:MAX_CHECKS_PER_MESSAGE]:
         kind = payload["kind"] if payload["kind"] in _VERB else "report"
         if kind == "diagnosis":   # runbooks (issue 10): body rendered and escaped by checks/diagnosis.render()
-            body = f"{_ICON[kind]} *{outside(payload.get('summary', ''))}*\n{payload.get('body', '')}"
+            # A diagnosis alone in its message has its headline in the header (the body's first
+            # lines say it in full when the header is cut): not again below it.
+            alone = len(payloads) == 1
+            summary = outside(payload.get("summary", ""))
+            body = payload.get("body", "") if alone else f"{_ICON[kind]} *{summary}*\n{payload.get('body', '')}"
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}})
-            text_lines.append(f"{_VERB[kind]} {outside(payload.get('summary', ''))}\n{payload.get('body', '')}")
+            text_lines.append(payload.get("body", "") if alone else f"{_VERB[kind]} {summary}\n{payload.get('body', '')}")
             continue
         contact = config.contacts.get(payload.get("provider") or "")
         name = outside(payload.get("check") or f"{payload.get('dag_id')}.{payload.get('task_id')}")

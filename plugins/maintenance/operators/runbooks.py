@@ -135,7 +135,7 @@ class DiagnoseOperator(BaseOperator):
         enqueue_diagnosis(store, result, body, context)
         if MaintenanceNotifier(channel="diagnosis", task_scoped=False).deliver(context) == 0:
             self.log.warning("the diagnosis was not delivered now; it stays in the outbox for the next message")
-        self.log.info("%s\n%s", diagnosis.headline, body)
+        self.log.info("%s\n%s", diagnosis.headline, render(diagnosis, run_url=url, markup=False))
         if diagnosis.status == "fail":
             raise StepFoundFault([root.result] if root else [result])
         return result.to_dict()

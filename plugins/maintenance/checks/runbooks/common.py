@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
-from maintenance.hooks.http_policy import ProviderError
+from maintenance.checks.diagnosis import MONITOR_NETWORK
+from maintenance.hooks.http_policy import CONNECTION, DNS, REFUSED, TIMEOUT, TLS, ProviderError
 from maintenance.results import CheckResult
 
+MONITOR_SIDE_ERRORS = (DNS, REFUSED, TIMEOUT, TLS, CONNECTION)   # no answer at all
 _STATUSPAGE = {"none": "ok", "maintenance": "warn", "minor": "warn", "major": "fail", "critical": "fail"}
 
 
@@ -34,9 +37,19 @@ def statuspage(body: Any, *, check: str, group: str, provider: str, url: str) ->
 
 
 def status_unreachable(exc: ProviderError, *, check: str, group: str, provider: str, url: str) -> CheckResult:
-    """A status page that does not answer says nothing about the provider: a warning, not a cause."""
-    return CheckResult(check=check, group=group, provider=provider, target=url, status="warn",
-                       reason="status_unknown", summary=f"status page not readable: {exc}")
+    """A status page that does not answer says nothing about the provider: a warning, not a cause.
+
+    One the monitor cannot reach at all (DNS, refused, timeout, TLS) is the monitor's own
+    network problem (reason MONITOR_NETWORK: never ranked as the incident's cause); one that
+    answers with an error is the page's problem (status_unknown).
+    """
+    common = dict(check=check, group=group, provider=provider, target=url, status="warn")
+    if exc.reason in MONITOR_SIDE_ERRORS:
+        host = urlsplit(url).hostname or url
+        return CheckResult(reason=MONITOR_NETWORK, evidence={"class": exc.reason}, **common,
+                           summary=f"the monitor could not reach {host} ({exc}): a network problem on the "
+                                   "monitor's side, not a sign of the incident")
+    return CheckResult(reason="status_unknown", summary=f"{provider} status page not readable: {exc}", **common)
 
 
 def provider_failure(exc: ProviderError, *, check: str, group: str, provider: str,
