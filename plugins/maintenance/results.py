@@ -601,6 +601,23 @@ class ResultsStore:
             row["checked_at"] = _aware(row["checked_at"])
         return rows
 
+    def first_result_at(self) -> datetime | None:
+        """When the oldest stored result was checked: the project's first day, as far as the
+        store remembers (a period that began before it has no complete record)."""
+        with self.engine.connect() as conn:
+            first = conn.execute(sa.select(sa.func.min(check_results.c.checked_at))).scalar()
+        return _aware(first) if first is not None else None
+
+    def first_seen(self, checks: Iterable[str]) -> dict[str, datetime]:
+        """Per named check, when its oldest stored result was checked (checks never stored: absent)."""
+        names = list(checks)
+        if not names:
+            return {}
+        query = sa.select(check_results.c.check_name, sa.func.min(check_results.c.checked_at)) \
+            .where(check_results.c.check_name.in_(names)).group_by(check_results.c.check_name)
+        with self.engine.connect() as conn:
+            return {name: _aware(first) for name, first in conn.execute(query)}
+
     def latest_per_check(self, since: datetime | None = None, until: datetime | None = None, *,
                          prefixes: Iterable[str] = ()) -> list[dict[str, Any]]:
         """The newest result of every check stored in [since, until) (optionally only checks under

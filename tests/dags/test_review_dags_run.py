@@ -70,6 +70,10 @@ def test_nothing_configured_every_review_task_is_skipped_saying_how(airflow_db, 
 
     path = tmp_path / "bare.yaml"
     path.write_text(textwrap.dedent(BASE))
+    # a store older than the periods (a new one skips the month's audit: nothing to review yet)
+    from maintenance.results import CheckResult, utcnow
+    ResultsStore(results_conn).record([CheckResult(check="old", status="ok", summary="ok",
+                                                   time=utcnow() - timedelta(days=70))])
     with SlackReceiver() as slack:
         monkeypatch.setenv("MAINTENANCE_CONFIG", str(path))
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
@@ -79,7 +83,7 @@ def test_nothing_configured_every_review_task_is_skipped_saying_how(airflow_db, 
         assert set(review_states(dag_run).values()) == {"skipped"}, states(dag_run)
     assert alerts(slack.messages) == []
     rows = {r["check_name"]: r["summary"] for r in ResultsStore(results_conn).history()
-            if not r["check_name"].startswith(("report.", "analytics."))}
+            if not r["check_name"].startswith(("report.", "analytics.", "old"))}
     assert "add a dependencies: section" in rows["dependencies.scan"]
     assert "add a security_scan: section" in rows["security.scan"]
     assert "connection 'crux_api'" in rows["performance.cwv"]
@@ -115,10 +119,15 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
     lock = tmp_path / "package-lock.json"
     lock.write_text(json.dumps({"lockfileVersion": 3, "packages": {
         "": {"dependencies": {"next": "^15"}}, "node_modules/next": {"version": "15.0.1"}}}))
+    from maintenance.reports.data import report_period
+
     store = ResultsStore(results_conn)
     now = utcnow()
-    store.record([CheckResult(check="home", status="ok", summary="", time=now - timedelta(hours=h),
-                              metrics={"response_ms": 150 + h % 3}) for h in range(1, 24 * 14, 12)])
+    month_start, month_end, _ = report_period("monthly", now)   # the audit's month
+    home_times = [now - timedelta(hours=h) for h in range(1, 24 * 70, 12)]
+    store.record([CheckResult(check="home", status="ok", summary="", time=at, metrics={"response_ms": 150 + i % 3})
+                  for i, at in enumerate(home_times)])
+    home_in_month = sum(1 for at in home_times if month_start <= at < month_end)
     now_ms = int(now.timestamp() * 1000)
     # the app's admin audit log: a role raised to admin nobody planned, and routine actions
     mongo_auth_server.seed("app", "admin_audit", [
@@ -140,9 +149,9 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
         vercel.deployments = [deployment("good", now_ms - 40 * 3_600_000),
                               deployment("bad", now_ms - 20 * 3_600_000, "ERROR")]
         atlas.access_list.append({"cidrBlock": "0.0.0.0/0", "comment": "opened by hand"})
-        # last month's scan: the audit reads the record up to its run's start (this run's scan is next month's)
+        # last month's scan: the audit reads the calendar month before its run (this run's scan is next month's)
         store.record([CheckResult(check=f"security.headers.{shop.url.split('//')[1]}", status="ok", summary="grade A",
-                                  time=now - timedelta(days=30), evidence={"grade": "A"})])
+                                  time=month_start + timedelta(days=1), evidence={"grade": "A"})])
         atlas.events = [{"id": "e1", "created": iso(now - timedelta(days=1)), "eventTypeName": "API_KEY_CREATED",
                          "username": "bob@shop.example", "targetPublicKey": "newkey12"},
                         {"id": "e2", "created": iso(now - timedelta(days=2)), "eventTypeName": "MONGODB_USER_UPDATED",
@@ -199,14 +208,15 @@ def test_every_provider_configured_each_finding_reaches_slack_once(airflow_db, t
     # monthly: the same vulnerability is no longer new; the exposed file and the open access list page
     assert monthly.state == DagRunState.FAILED
     monthly_states = review_states(monthly)
-    assert monthly_states["dependency_updates"] == "success" and monthly_states["security_scan"] == "failed"
+    # the vulnerability is still in the lock file: still failing (its incident open), not paged again
+    assert monthly_states["dependency_updates"] == "failed" and monthly_states["security_scan"] == "failed"
     monthly_texts = [m["text"] for m in alerts(slack.messages)[len(weekly_messages):]]
     # the audit: the revoked Stripe key pages (one alert); the month's record is one report
     assert monthly_states["full_system_audit"] == "failed"
     (report,) = [t for t in monthly_texts if "REPORT audit.summary" in t]
     assert "Monthly audit" in report and "1 failing" in report and "credentials 4/5 ok" in report
     assert "[fail] stripe: credentials refused (unauthorized)" in report
-    assert "home: 100.000% up over 28 checks; 0 incident(s)" in report
+    assert f"home: 100.00% up over {home_in_month} checks; 0 incident(s)" in report
     assert "vulnerabilities: 1 open (1 critical)" in report and "security: grade 127.0.0.1" in report, report
     assert "skipped for want of configuration" in report
     (skipped,) = [r for r in store.history() if r["check_name"] == "audit.not_configured"]

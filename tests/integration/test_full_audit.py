@@ -19,7 +19,7 @@ from mongo_fixtures import mongo_auth_server, mongo_server_factory  # noqa: F401
 from servers import LocalServer, free_port, json_reply
 from vitals_server import VercelServer
 
-from maintenance.checks.audit import month_before
+from maintenance.reports.data import report_period
 from maintenance.config import MaintenanceConfig
 from maintenance.operators.audit import credential_checks, month_record
 from maintenance.results import CheckResult, ResultsStore, utcnow
@@ -140,8 +140,7 @@ def test_a_section_without_its_connection_is_skipped_naming_it(monkeypatch):
 
 def test_the_month_is_read_back_from_the_results_store(tmp_path):
     store = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
-    end = utcnow()
-    start = month_before(end)
+    start, end, _ = report_period("monthly", utcnow())   # the audit's month is the monthly report's
     at = start + timedelta(hours=1)
     rows = []
     for i in range(24 * 12):       # a day of 5-minute checks with one 20-minute outage

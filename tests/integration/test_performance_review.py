@@ -112,3 +112,22 @@ def test_probe_p95_regression_is_matched_with_the_deployment_at_its_start(config
     assert "deployments around its start: web-d9.vercel.app" in api.summary
     assert results["performance.probe.home"].status == "ok"
     assert results["performance.probe.slowest"].summary.startswith("slowest endpoints this week (p95): api 9")
+
+
+def test_too_few_probes_is_skipped_on_a_first_week_and_a_warning_once_probes_stopped():
+    from maintenance.checks.performance import probe_review
+
+    now = utcnow()
+
+    def probe(name, at):
+        return {"check_name": name, "checked_at": at, "status": "ok", "in_maintenance": False,
+                "metrics": {"response_ms": 100.0}}
+
+    this = [probe("new", now - timedelta(minutes=m)) for m in range(3)] + [probe("old", now - timedelta(hours=1))]
+    last = [probe("old", now - timedelta(days=8, minutes=m)) for m in range(20)]
+    results = {r.check: r for r in probe_review(this, last, ["new", "old"], factor=1.5, min_samples=10, slowest=3,
+                                                period="week", deployments=[], runbook="maintenance_weekly")}
+    new, old = results["performance.probe.new"], results["performance.probe.old"]
+    assert (new.status, new.summary) == ("skipped", "skipped: new: 3 probe(s) this week, too few to judge yet")
+    assert old.status == "warn" and "only 1 probe(s) this week against 20 the week before" in old.summary
+    assert "performance.probe.slowest" not in results

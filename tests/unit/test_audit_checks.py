@@ -71,29 +71,41 @@ def test_skipped_checks_list_how_to_configure_and_leave_the_audit_out():
     result = skipped_result(skipped)
     assert result.metrics["not_configured"] == 1 and "security.scan: add a security_scan: section" in result.summary
     assert skipped_result([]).summary == "no check is skipped for want of configuration"
+    assert skipped_result([], audit_skipped=2).summary == ("no other task's check is skipped for want of configuration "
+                                                           "(the audit's 2 skipped section(s) are listed below)")
 
 
-def test_uptime_month_counts_incidents_downtime_and_time_to_recover():
-    start = month_before(END)
-    rows = []
-    at = start
-    # 2 incidents: 3 failed checks (recovered after 15 min) and one still open at the end
+def test_uptime_month_is_the_monthly_reports_computation(tmp_path):
+    """The audit's uptime lines come from the report's uptime_section: the same figures, the same digits."""
+    from maintenance.reports.data import Monitored, report_data, report_period
+    from maintenance.reports.render import render_report
+    from maintenance.results import ResultsStore
+
+    store = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
+    start, end, _ = report_period("monthly", END)
+    at = end - timedelta(hours=3)
+    # 2 incidents: 3 failed checks (recovered after 15 min) and one still open at the end of the month
     pattern = ["ok"] * 10 + ["fail"] * 3 + ["ok"] * 10 + ["fail"] * 2
+    rows = []
     for status in pattern:
-        rows.append(row("home", status, at, reason="timeout" if status == "fail" else None))
+        rows.append(CheckResult(check="home", status=status, summary="", time=at,
+                                reason="timeout" if status == "fail" else None))
         at += timedelta(minutes=5)
-    rows.append(row("home", "fail", at, in_maintenance=True))          # in a window: not counted
-    rows.append(row("other", "fail", at))
-    (home,) = uptime_month(rows, ["home"], now=at + timedelta(minutes=5), target_percent=99.5)
+    store.record(rows + [CheckResult(check="home", status="ok", summary="", time=start - timedelta(days=1))])
+    store.record([CheckResult(check="home", status="fail", summary="", time=at)], in_maintenance={"home"})
+    report = report_data(store, "monthly", checks=[Monitored("home"), Monitored("api"), Monitored("new")], site="s",
+                         now=END, at=END)
+    existed = {"home", "api"}   # "new" was added this month: it has no month to judge yet
+    home, api = uptime_month(report["uptime"]["endpoints"], target_percent=99.5, existed=existed)
     assert home.check == "audit.uptime.home" and home.status == "warn" and home.reason == "below_target"
     assert home.metrics["checks"] == 25 and home.metrics["incidents"] == 2 and home.metrics["ongoing"] == 1
     assert home.metrics["uptime_percent"] == pytest.approx(80.0)
     assert home.metrics["mttr_s"] == 900.0                       # first failure to the first ok after it
-    assert home.metrics["downtime_longest_s"] == 900.0
-    assert home.metrics["downtime_total_s"] == 900.0 + 900.0     # the open one: from its start to now
+    assert home.metrics["downtime_total_s"] == 900.0 + 3900.0    # the open one: from its start to the month's end
     assert "2 incident(s)" in home.summary and "1 still open" in home.summary
-    (missing,) = uptime_month([], ["api"], now=END, target_percent=99)
-    assert (missing.status, missing.reason) == ("warn", "no_data")
+    assert home.summary.startswith("home: 80.00% up over 25 checks")
+    assert "80.00%" in render_report(report), "the report shows the same figure"
+    assert (api.status, api.reason) == ("warn", "no_data")
 
 
 def test_error_trend_compares_errors_per_day_with_last_month():

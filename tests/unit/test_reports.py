@@ -253,3 +253,68 @@ def test_publish_to_a_folder_and_prune(tmp_path):
     removed = publish.prune_folder(tmp_path, timedelta(days=400), datetime.now(UTC))
     assert removed == ["monthly/example.org-monthly-2025-01.html"]
     assert not old.exists() and stranger.exists() and (tmp_path / name).exists()
+
+
+def rgb_pixels(png: bytes) -> list[tuple[int, int, int]]:
+    from PIL import Image
+
+    return list(Image.open(io.BytesIO(png)).convert("RGB").getdata())
+
+
+RED_RGB = (0xd6, 0x45, 0x41)
+
+
+@pytest.mark.parametrize("kind,spikes", [("weekly", 0), ("monthly", 1)])
+def test_error_bars_are_red_only_on_spike_days(reports, kind, spikes):
+    """report_fixtures: one error-rate spike, 9 days before the 1st (in April, not in the last week)."""
+    report = reports[kind]
+    assert len(report["errors"]["spikes"]) == spikes and len(report["errors"]["alert_days"]) == spikes
+    (png,) = [png for title, png, *_ in images(render_report(report)) if title == "Error events per day (Sentry)"]
+    red = sum(1 for p in rgb_pixels(png) if p == RED_RGB)
+    assert (red > 200) == bool(spikes), f"{red} red pixels"
+
+
+def test_chart_legends_sit_above_the_plot(reports):
+    """No legend text inside the plot area: the dark pixels there are the axes' own frame only."""
+    from PIL import Image
+
+    (png,) = [png for title, png, *_ in images(render_report(reports["weekly"])) if title.endswith(": homepage")]
+    image = Image.open(io.BytesIO(png)).convert("L")
+    width, height = image.size
+    # the axes: (0.07, 0.2, 0.9, 0.65) of the figure; look inside its frame, top third, left half
+    left, right = int(width * 0.07) + 4, int(width * 0.52)
+    top, bottom = int(height * (1 - 0.85)) + 4, int(height * (1 - 0.85) + height * 0.65 / 3)
+    dark = sum(1 for x in range(left, right) for y in range(top, bottom) if image.getpixel((x, y)) < 80)
+    assert dark == 0, f"{dark} dark pixels (legend text) inside the plot"
+
+
+def test_a_period_without_data_draws_no_chart_and_no_data_is_not_red(tmp_path):
+    store = ResultsStore(f"sqlite:///{tmp_path / 'none.db'}")
+    data = report_data(store, "weekly", checks=CHECKS, site="example.org", now=NOW)
+    html = render_report(data)
+    assert images(html) == [], "no empty chart (no 0.00-0.04 axis)"
+    assert "No uptime data yet for this period" in html and "No response times yet for homepage" in html
+    assert '<b class="">no data</b>' in html and '<b class="down">no data</b>' not in html
+
+
+def test_a_period_that_includes_today_counts_today(tmp_path):
+    """Today is not rolled up yet: counted live, so "no data, 0 checks" never sits beside today's incident."""
+    store = ResultsStore(f"sqlite:///{tmp_path / 'today.db'}")
+    now = datetime(2026, 5, 6, 12, 0, tzinfo=UTC)
+    rows = [CheckResult(check="homepage", status="ok" if not 10 <= i < 13 else "fail", summary="homepage: HTTP 503",
+                        reason=None if not 10 <= i < 13 else "http_5xx", time=now - timedelta(minutes=5 * (40 - i)))
+            for i in range(40)]
+    store.record(rows)
+    data = report_data(store, "weekly", checks=[Monitored("homepage")], site="s", now=now, at=now + timedelta(days=1))
+    (endpoint,) = data["uptime"]["endpoints"]
+    assert endpoint["counted"] == 40 and endpoint["down"] == 3 and len(endpoint["incidents"]) == 1
+    assert endpoint["days"][-1]["day"] == now.date() and endpoint["days"][-1]["percent"] == pytest.approx(92.5)
+    html = render_report(data)
+    assert "92.50%" in html and "no data" not in html.split('<section id="uptime">')[1].split("</table>")[0]
+
+
+def test_incident_reasons_are_not_doubled(reports):
+    html = render_report(reports["weekly"])
+    incidents = html.split("<h3>Incidents</h3>", 1)[1].split("</table>", 1)[0]
+    assert re.search(r"<td>(timeout|http_5xx|refused|condition)</td>", incidents)
+    assert not re.search(r"(http_5xx|refused|timeout|condition): [a-z-]+: \1", incidents), "reason: name: reason"

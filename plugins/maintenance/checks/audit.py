@@ -20,7 +20,6 @@ from maintenance.config import MaintenanceConfig
 from maintenance.durations import format_duration
 from maintenance.results import CheckResult, not_configured
 
-from maintenance.checks.uptime_report import incidents
 
 RUNBOOK = "maintenance_monthly"
 GROUP = "audit"
@@ -124,11 +123,14 @@ def skipped_checks(latest: list[dict[str, Any]]) -> list[dict[str, str]]:
     return found
 
 
-def skipped_result(skipped: list[dict[str, str]]) -> CheckResult:
+def skipped_result(skipped: list[dict[str, str]], audit_skipped: int = 0) -> CheckResult:
+    """audit_skipped: how many of the audit's own sections were skipped (listed on their own lines)."""
     common = dict(check="audit.not_configured", group=GROUP, runbook=RUNBOOK, critical=False,
                   metrics={"not_configured": len(skipped)}, evidence={"checks": skipped})
     if not skipped:
-        return CheckResult(status="ok", summary="no check is skipped for want of configuration", **common)
+        return CheckResult(status="ok", **common, summary="no check is skipped for want of configuration" if not
+                           audit_skipped else "no other task's check is skipped for want of configuration "
+                                              f"(the audit's {audit_skipped} skipped section(s) are listed below)")
     lines = "; ".join(f"{s['check']}: {s['how']}" for s in skipped[:8])
     more = f"; and {len(skipped) - 8} more" if len(skipped) > 8 else ""
     return CheckResult(status="ok", summary=f"{len(skipped)} check(s) skipped for want of configuration: {lines}{more}",
@@ -136,31 +138,36 @@ def skipped_result(skipped: list[dict[str, str]]) -> CheckResult:
 
 
 # -- the month's record ----------------------------------------------------------------------------------
-def uptime_month(rows: list[dict[str, Any]], endpoints: list[str], *, now: datetime,
-                 target_percent: float) -> list[CheckResult]:
-    """Per endpoint: uptime %, incidents (count, total and longest downtime, mean time to recover)."""
+def uptime_month(endpoints: list[dict[str, Any]], *, target_percent: float,
+                 existed: set[str] | None = None) -> list[CheckResult]:
+    """Per endpoint: uptime %, incidents (count, total and longest downtime, mean time to recover),
+    from the monthly report's own figures (reports/data.py uptime_section: one computation, so the
+    audit and the report of a month agree to the digit).
+
+    existed: the endpoints with a result from before the month (None: all). One without results
+    this month is named only if it existed for the whole month: a new endpoint has no month yet.
+    """
     results = []
-    for name in endpoints:
-        mine = [r for r in rows if r["check_name"] == name and r["status"] != "skipped" and not r["in_maintenance"]]
-        check = f"audit.uptime.{name}"
-        if not mine:
+    for endpoint in endpoints:
+        name, check = endpoint["name"], f"audit.uptime.{endpoint['name']}"
+        if not endpoint["counted"] and existed is not None and name not in existed:
+            continue
+        if not endpoint["counted"]:
             results.append(CheckResult(check=check, group=GROUP, status="warn", reason="no_data", runbook="uptime_monitor",
                                        critical=False, summary=f"{name}: no results this month (is uptime_monitor running?)"))
             continue
-        up = sum(1 for r in mine if r["status"] in ("ok", "warn"))
-        percent = 100.0 * up / len(mine)
-        found = incidents(mine, now)
-        durations = [i["duration_s"] for i in found]
-        recovered = [i["duration_s"] for i in found if i["end"] is not None]
-        metrics = {"uptime_percent": round(percent, 3), "checks": len(mine), "incidents": len(found),
-                   "downtime_total_s": round(sum(durations), 1), "downtime_longest_s": round(max(durations, default=0), 1),
-                   "mttr_s": round(mean(recovered), 1) if recovered else None, "ongoing": len(found) - len(recovered)}
-        summary = f"{name}: {percent:.3f}% up over {len(mine)} checks; {len(found)} incident(s)"
+        percent, found = endpoint["uptime_percent"], endpoint["incidents"]
+        ongoing = sum(1 for i in found if i["ongoing"])
+        metrics = {"uptime_percent": round(percent, 3), "checks": endpoint["counted"], "incidents": len(found),
+                   "downtime_total_s": round(endpoint["downtime_s"], 1), "downtime_longest_s": round(endpoint["longest_s"], 1),
+                   "mttr_s": round(endpoint["mttr_s"], 1) if endpoint["mttr_s"] is not None else None, "ongoing": ongoing}
+        summary = f"{name}: {percent:.2f}% up over {endpoint['counted']} checks; {len(found)} incident(s)"
         if found:
             summary += (f", {format_duration(metrics['downtime_total_s'])} down in all, longest "
                         f"{format_duration(metrics['downtime_longest_s'])}")
-            summary += f", mean time to recover {format_duration(metrics['mttr_s'])}" if recovered else ""
-            summary += f", {metrics['ongoing']} still open" if metrics["ongoing"] else ""
+            summary += f", mean time to recover {format_duration(metrics['mttr_s'])}" if metrics["mttr_s"] is not None \
+                else ""
+            summary += f", {ongoing} still open" if ongoing else ""
         below = percent < target_percent
         results.append(CheckResult(
             check=check, group=GROUP, status="warn" if below else "ok", reason="below_target" if below else None,
@@ -190,6 +197,9 @@ def error_trend(this_month: list[dict[str, Any]], last_month: list[dict[str, Any
     new_issues = sum(int((r.get("metrics") or {}).get("new_issues") or 0) for r in
                      {r.get("run_id"): r for r in this_month if r["check_name"] == "sentry.new_issues"}.values())
     common = dict(check="audit.errors", group=GROUP, runbook="maintenance_daily", provider="sentry", critical=False)
+    if not now and not before:
+        return CheckResult(status="skipped", reason="no_data", **common,
+                           summary="skipped: no Sentry review is stored yet (new: its first month is not over)")
     if not now:
         return CheckResult(status="warn", reason="no_data", **common,
                            summary="errors: no Sentry review results this month (is maintenance_daily running?)")
@@ -213,10 +223,14 @@ def error_trend(this_month: list[dict[str, Any]], last_month: list[dict[str, Any
     return CheckResult(status="ok", metrics=metrics, summary=summary, **common)
 
 
-def backup_record(rows: list[dict[str, Any]]) -> CheckResult:
-    """The month's backup checks: runs that failed per check, and the newest verification outcome."""
+def backup_record(rows: list[dict[str, Any]], existed: bool = True) -> CheckResult:
+    """The month's backup checks: runs that failed per check, and the newest verification outcome.
+    existed: a backup check stored a result before the month (else a month without one is new)."""
     backups = [r for r in rows if r["check_group"] == "backups" and r["status"] != "skipped"]
     common = dict(check="audit.backups", group=GROUP, runbook="maintenance_monthly", critical=False)
+    if not backups and not existed:
+        return CheckResult(status="skipped", reason="no_data", **common,
+                           summary="skipped: no backup check result is stored yet (new: its first month is not over)")
     if not backups:
         return CheckResult(status="warn", reason="no_data", **common,
                            summary="backups: no backup check results this month (are the daily/weekly/monthly "
@@ -250,9 +264,9 @@ def open_vulnerabilities(latest: list[dict[str, Any]]) -> CheckResult:
     scans = [r for r in latest if r["check_name"].startswith("dependencies.vulnerabilities.")
              and r["status"] != "skipped" and "vulnerabilities" in (r.get("metrics") or {})]
     common = dict(check="audit.vulnerabilities", group=GROUP, runbook="maintenance_weekly", critical=False)
-    if not scans:
-        return CheckResult(status="warn", reason="no_data", **common,
-                           summary="vulnerabilities: no dependency scan stored (is check_dependency_updates running?)")
+    if not scans:   # none ever stored: the scan is new, not missing
+        return CheckResult(status="skipped", reason="no_data", **common,
+                           summary="skipped: no dependency scan is stored yet (check_dependency_updates runs weekly)")
     severities = ("critical", "high", "moderate", "low", "unknown")   # checks/dependencies.py SEVERITIES
     totals = {s: sum(int((r["metrics"] or {}).get(f"sev_{s}") or 0) for r in scans) for s in severities}
     total = sum(int(r["metrics"]["vulnerabilities"] or 0) for r in scans)
@@ -274,9 +288,9 @@ def security_grades(latest: list[dict[str, Any]]) -> CheckResult:
     sites = [r for r in latest if r["check_name"].startswith("security.headers.") and (r.get("evidence") or {}).get("grade")]
     tls = {r["check_name"].removeprefix("security.tls."): r for r in latest if r["check_name"].startswith("security.tls.")}
     common = dict(check="audit.security", group=GROUP, runbook="maintenance_monthly", critical=False)
-    if not sites:
-        return CheckResult(status="warn", reason="no_data", **common,
-                           summary="security: no security scan grade stored (is security_scan running?)")
+    if not sites:   # none ever stored: the scan is new, not missing
+        return CheckResult(status="skipped", reason="no_data", **common,
+                           summary="skipped: no security scan grade is stored yet (security_scan runs monthly)")
     parts, worst = [], "A+"
     for row in sites:
         host = row["check_name"].removeprefix("security.headers.")

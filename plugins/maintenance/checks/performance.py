@@ -132,10 +132,18 @@ def probe_review(this: list[dict[str, Any]], last: list[dict[str, Any]], endpoin
     for name in endpoints:
         now_t, before_t = times(this, name), times(last, name)
         check = f"performance.probe.{name}"
-        if len(now_t) < min_samples:
+        if len(now_t) < min_samples and before_t:   # probed before, hardly now: the monitor, not the site
             results.append(CheckResult(check=check, group="performance", status="warn", reason="no_data",
                                        critical=False, runbook=runbook,
-                                       summary=f"{name}: {len(now_t)} probe(s) this {period}, too few to judge"))
+                                       summary=f"{name}: only {len(now_t)} probe(s) this {period} against "
+                                               f"{len(before_t)} the {period} before, too few to judge "
+                                               "(is uptime_monitor running?)"))
+            continue
+        if len(now_t) < min_samples:   # a new endpoint (or a first start): nothing to judge yet, nothing to say
+            results.append(CheckResult(check=check, group="performance", status="skipped", reason="no_data",
+                                       critical=False, runbook=runbook,
+                                       summary=f"skipped: {name}: {len(now_t)} probe(s) this {period}, too few "
+                                               "to judge yet"))
             continue
         values = [v for _, v in now_t]
         p50, p95 = percentile(values, 50), percentile(values, 95)

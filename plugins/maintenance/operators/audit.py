@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none, enqueue_report_once
+from maintenance.operators.base import (
+    MaintenanceCheckOperator, connection_or_none, enqueue_report_once, skip_before_first_result,
+)
 
 if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
     from datetime import datetime
@@ -27,7 +29,8 @@ class FullSystemAuditOperator(MaintenanceCheckOperator):
     """Failing results (a credential refused) page through the base; the rest is one report."""
 
     def run_checks(self, config: MaintenanceConfig, context: Any) -> list[CheckResult]:
-        from maintenance.checks.audit import audit_summary, month_before, skipped_checks, skipped_result
+        from maintenance.checks.audit import audit_summary, skipped_checks, skipped_result
+        from maintenance.reports.data import report_period
         from maintenance.config import Audit
         from maintenance.hooks.results_db import results_store
         from maintenance.results import CheckResult, not_configured, utcnow
@@ -36,21 +39,24 @@ class FullSystemAuditOperator(MaintenanceCheckOperator):
         if not audit.enabled:
             return [not_configured("audit.full", "audit", "audit.enabled is false in the maintenance config")]
         store = results_store(config.results.conn_id)
-        # The record ends when this run started: the other monthly tasks run beside the audit, in
-        # any order, so this run's own results belong to next month's audit (the same every time).
+        # The calendar month before the run, as the monthly report's: the other monthly tasks run
+        # beside the audit, in any order, so this run's own results belong to next month's audit.
+        start, end, _ = report_period("monthly", context.get("logical_date") or utcnow())
+        skip_before_first_result(store, start, "the monthly audit")
+        # Open vulnerabilities, grades and what is skipped are states: as they are when this run
+        # started (this run's own scans are next month's).
         dag_run = context.get("dag_run")
-        end = min(getattr(dag_run, "start_date", None) or utcnow(), utcnow())
-        start = month_before(end)
+        run_start = min(getattr(dag_run, "start_date", None) or utcnow(), utcnow())
         results = credential_checks(config) if audit.probe_credentials else []
-        results += month_record(store, config, start, end)
-        skipped = skipped_checks(store.latest_per_check(since=start, until=end))
+        results += month_record(store, config, start, end, state_at=run_start)
+        skipped = skipped_checks(store.latest_per_check(since=start, until=run_start))
         if all(r.status == "skipped" for r in results):
             how = "; ".join(f"{s['check']}: {s['how']}" for s in skipped[:10])
             return [CheckResult(check="audit.full", group="audit", status="skipped", reason="not_configured",
                                 summary=f"skipped: not configured ({NOTHING})" + (
                                     f"; {len(skipped)} check(s) skipped for want of configuration: {how}" if skipped else ""),
                                 evidence={"skipped_checks": skipped})]
-        results.append(skipped_result(skipped))
+        results.append(skipped_result(skipped, sum(1 for r in results if r.status == "skipped")))
         results.append(audit_summary(results, start, end))
         return results
 
@@ -67,21 +73,27 @@ class FullSystemAuditOperator(MaintenanceCheckOperator):
         return super().conclude(context, config, results)
 
 
-def month_record(store: ResultsStore, config: MaintenanceConfig, start: datetime, end: datetime) -> list[CheckResult]:
-    """The month's record per check family; a family whose provider is not configured is skipped."""
+def month_record(store: ResultsStore, config: MaintenanceConfig, start: datetime, end: datetime,
+                 state_at: datetime | None = None) -> list[CheckResult]:
+    """The month's record per check family (start and end at UTC midnights: the report's month),
+    and the newest scans before `state_at` (default: end); a family whose provider is not
+    configured is skipped."""
+    state_at = state_at or end
     from maintenance.checks.audit import (
         backup_record, error_trend, month_before, open_vulnerabilities, security_grades, uptime_month,
     )
     from maintenance.config import Audit
-    from maintenance.results import not_configured
+    from maintenance.reports.data import monitored, uptime_section
+    from maintenance.results import not_configured, utcnow
 
     audit = config.audit or Audit()
     results: list[CheckResult] = []
     names = [e.name for e in config.endpoints]
     if names:
-        rows = store.period(start, end, checks=names)
-        results += uptime_month(rows, names, now=end,
-                                target_percent=audit.uptime_target_percent or config.uptime.target_percent)
+        target = audit.uptime_target_percent or config.uptime.target_percent
+        section = uptime_section(store, monitored(config), start, end, utcnow(), target)
+        existed = {name for name, first in store.first_seen(names).items() if first <= start}
+        results += uptime_month(section["endpoints"], existed=existed, target_percent=target)
     else:
         results.append(not_configured("audit.uptime", "audit", "add endpoints: to the maintenance config"))
     if config.sentry is not None and config.sentry.enabled:
@@ -91,15 +103,16 @@ def month_record(store: ResultsStore, config: MaintenanceConfig, start: datetime
     else:
         results.append(not_configured("audit.errors", "audit", "add a sentry: section and the sentry_api connection"))
     if (config.atlas is not None and config.atlas.enabled) or (config.storage is not None and config.storage.buckets):
-        results.append(backup_record(store.period(start, end, prefixes=["atlas.", "storage."])))
+        results.append(backup_record(store.period(start, end, prefixes=["atlas.", "storage."]),
+                                     existed=bool(store.latest_per_check(until=start, prefixes=["atlas.", "storage."]))))
     else:
         results.append(not_configured("audit.backups", "audit", "add an atlas: section or storage: buckets:"))
     if config.dependencies is not None and config.dependencies.enabled:
-        results.append(open_vulnerabilities(store.latest_per_check(until=end, prefixes=["dependencies.vulnerabilities."])))
+        results.append(open_vulnerabilities(store.latest_per_check(until=state_at, prefixes=["dependencies.vulnerabilities."])))
     else:
         results.append(not_configured("audit.vulnerabilities", "audit", "add a dependencies: section"))
     if config.security_scan is not None and config.security_scan.enabled:
-        results.append(security_grades(store.latest_per_check(until=end, prefixes=["security.headers.",
+        results.append(security_grades(store.latest_per_check(until=state_at, prefixes=["security.headers.",
                                                                                   "security.tls."])))
     else:
         results.append(not_configured("audit.security", "audit", "add a security_scan: section"))

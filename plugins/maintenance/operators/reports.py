@@ -10,7 +10,9 @@ from airflow.sdk import BaseOperator
 
 from maintenance.exceptions import ChecksFailed
 from maintenance.notifications.slack import MaintenanceNotifier
-from maintenance.operators.base import MaintenanceCheckOperator, connection_or_none, enqueue_report_once
+from maintenance.operators.base import (
+    MaintenanceCheckOperator, connection_or_none, enqueue_report_once, skip_before_first_result,
+)
 
 if TYPE_CHECKING:   # what runs imports its modules inside execute(): DAG parsing stays cheap
     from maintenance.config import MaintenanceConfig
@@ -71,13 +73,14 @@ class PeriodReportOperator(MaintenanceCheckOperator):
         from maintenance.alerting.delivery import ui_base_url
         from maintenance.hooks.results_db import results_store
         from maintenance.reports import publish
-        from maintenance.reports.data import monitored, report_data
+        from maintenance.reports.data import monitored, report_data, report_period
         from maintenance.reports.render import render_report
         from maintenance.results import CheckResult, utcnow
 
         store = results_store(config.results.conn_id)
         now = utcnow()
         at = context.get("logical_date") or now
+        skip_before_first_result(store, report_period(self.kind, at)[0], f"the {self.kind} report")
         data = report_data(store, self.kind, checks=monitored(config), site=config.site.name, now=now, at=at,
                            target_percent=config.uptime.target_percent, windows=config.maintenance_windows)
         html = render_report(data)

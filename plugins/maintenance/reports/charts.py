@@ -86,6 +86,22 @@ def _day_axis(axes: Any, days: Sequence[date]) -> None:
     axes.set_xlim(-0.6, len(days) - 0.4)
 
 
+def has_data(*series: Sequence[float | None]) -> bool:
+    """Whether any value is known: a chart of nothing is not drawn (the report says "no data yet")."""
+    return any(v is not None for values in series for v in values)
+
+
+def _legend_above(axes: Any) -> None:
+    """The legend above the plot, right-aligned, so it never covers a point."""
+    axes.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, frameon=False, borderaxespad=0.2)
+
+
+def _headroom(axes: Any, *series: Sequence[float | None]) -> None:
+    """Start at 0 and leave room above the highest point (a marker at the top edge is cut)."""
+    top = max((v for values in series for v in values if v is not None), default=0)
+    axes.set_ylim(0, top * 1.12 if top > 0 else 1)
+
+
 def uptime_color(value: float | None, target: float) -> str:
     if value is None:
         return GREY
@@ -129,9 +145,9 @@ def response_chart(name: str, days: Sequence[date], p50: Sequence[float | None],
     axes.plot(xs, [v if v is not None else float("nan") for v in p50], color=BLUE, marker="o", markersize=3, label="p50")
     axes.plot(xs, [v if v is not None else float("nan") for v in p95], color=PURPLE, marker="o", markersize=3, label="p95")
     axes.set_ylabel("ms", fontsize=9)
-    axes.set_ylim(bottom=0)
+    _headroom(axes, p50, p95)
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize=8, loc="upper left", frameon=False)
+    _legend_above(axes)
     _day_axis(axes, days)
     figure.suptitle(f"Response time per day: {name}", fontsize=11)
     return _png(figure, f"Response time per day: {name}")
@@ -139,16 +155,22 @@ def response_chart(name: str, days: Sequence[date], p50: Sequence[float | None],
 
 @plain_text
 def daily_bars(title: str, days: Sequence[date], values: Sequence[float | None], *, color: str = BLUE,
-               unit: str = "", limit: float | None = None, limit_label: str = "") -> Chart:
+               unit: str = "", limit: float | None = None, limit_label: str = "",
+               alert_days: Sequence[date] = ()) -> Chart:
+    """Bars in `color`; red only where something was wrong: above `limit`, or on `alert_days`
+    (e.g. an error-rate spike)."""
     figure = _figure(230)
     axes = figure.add_axes((0.07, 0.2, 0.9, 0.65))
     xs = list(range(len(days)))
     heights = [v or 0 for v in values]
-    colors = [GREY if v is None else (RED if limit is not None and v > limit else color) for v in values]
+    alerts = set(alert_days)
+    colors = [GREY if v is None else (RED if (limit is not None and v > limit) or day in alerts else color)
+              for day, v in zip(days, values)]
     axes.bar(xs, heights, color=colors, width=0.8)
+    _headroom(axes, values, [limit])
     if limit is not None:
         axes.axhline(limit, color=RED, linestyle="--", linewidth=1, label=limit_label or f"limit {limit:g}")
-        axes.legend(fontsize=8, loc="upper left", frameon=False)
+        _legend_above(axes)
     if unit:
         axes.set_ylabel(unit, fontsize=9)
     axes.grid(axis="y", alpha=0.3)
@@ -166,11 +188,11 @@ def daily_lines(title: str, days: Sequence[date], series: dict[str, Sequence[flo
     for index, (label, values) in enumerate(series.items()):
         axes.plot(xs, [v if v is not None else float("nan") for v in values], marker="o", markersize=3,
                   color=palette[index % len(palette)], label=label)
-    axes.set_ylim(bottom=0)
+    _headroom(axes, *series.values())
     if unit:
         axes.set_ylabel(unit, fontsize=9)
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize=8, loc="upper left", frameon=False)
+    _legend_above(axes)
     _day_axis(axes, days)
     figure.suptitle(title, fontsize=11)
     return _png(figure, title)

@@ -196,6 +196,10 @@ def uptime_section(store: ResultsStore, checks: list[Monitored], start: datetime
     for row in store.daily(days[0], names):
         if row["day"] <= days[-1]:
             rolled[row["check_name"]][row["day"]] = row
+    today = now.date()
+    if days[0] <= today <= days[-1]:   # a period that includes today: today is counted live, not rolled up yet
+        for name, counts in store.live_counts({"today": day_start(today)}, names)["today"].items():
+            rolled[name][today] = {**counts, "p50_ms": None, "p95_ms": None}
     incidents = [incident_view(i, now, end) for i in store.incidents(start, names, until=end)]
     endpoints = []
     total_up = total_counted = total_maintenance = 0
@@ -264,7 +268,10 @@ def errors_section(store: ResultsStore, start: datetime, end: datetime, days: li
     known = [v for _, v in per_day if v is not None]
     return {"per_day": per_day, "new_issues": new, "total": sum(known), "days_with_data": len(known),
             "fatal_days": len({r["checked_at"].date() for r in fatal}),
-            "spikes": [r for r in rate if r["status"] == "fail"]}
+            "spikes": [r for r in rate if r["status"] == "fail"],
+            # the days drawn red: an error-rate spike or a fatal issue (the others are normal days)
+            "alert_days": sorted({r["checked_at"].date() for r in rate if r["status"] == "fail"}
+                                 | {r["checked_at"].date() for r in fatal})}
 
 
 CWV_LIMITS = {   # (good up to, poor above): web.dev thresholds at the 75th percentile

@@ -21,12 +21,23 @@ def environment(folder: str = str(TEMPLATES)) -> Any:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=jinja2.select_autoescape(
         ["html", "j2"], default=True), undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=pct, duration=duration, when=when, number=number, change=change)
+    env.filters.update(pct=pct, duration=duration, when=when, number=number, change=change,
+                       incident_reason=incident_reason)
     return env
 
 
 def pct(value: float | None, digits: int = 2) -> str:
     return "no data" if value is None else f"{value:.{digits}f}%"
+
+
+def incident_reason(incident: dict[str, Any]) -> str:
+    """The reason once: the summary without the endpoint's name (its own column), prefixed with
+    the reason class only when the summary does not say it ("http_5xx: homepage: http_5xx")."""
+    summary = str(incident.get("summary") or "").removeprefix(f"{incident.get('check')}: ").strip()
+    reason = incident.get("reason") or ""
+    if not summary:
+        return reason or "-"
+    return summary if not reason or reason in summary else f"{reason}: {summary}"
 
 
 def duration(seconds: float | None) -> str:
@@ -60,13 +71,20 @@ def build_charts(data: dict[str, Any]) -> dict[str, Any]:
     """Every chart of a report, from its data; a section without data has no chart."""
     up = data["uptime"]
     days = up["days"]
-    out: dict[str, Any] = {"uptime": charts.uptime_bars(up["endpoints"], days, up["target_percent"]),
-                           "response": [charts.response_chart(e["name"], days, [d["p50_ms"] for d in e["days"]],
-                                                              [d["p95_ms"] for d in e["days"]])
-                                        for e in up["endpoints"]]}
-    if data["errors"]:
-        out["errors"] = charts.daily_bars("Error events per day (Sentry)", days,
-                                          [v for _, v in data["errors"]["per_day"]], unit="events", color=charts.RED)
+    has_uptime = charts.has_data(*([d["percent"] for d in e["days"]] for e in up["endpoints"]))
+    out: dict[str, Any] = {
+        "uptime": charts.uptime_bars(up["endpoints"], days, up["target_percent"]) if has_uptime else None,
+        "response": [charts.response_chart(e["name"], days, [d["p50_ms"] for d in e["days"]],
+                                           [d["p95_ms"] for d in e["days"]])
+                     for e in up["endpoints"] if charts.has_data([d["p50_ms"] for d in e["days"]],
+                                                                 [d["p95_ms"] for d in e["days"]])],
+        "errors": None}
+    out["no_response"] = [e["name"] for e in up["endpoints"]
+                          if not charts.has_data([d["p50_ms"] for d in e["days"]], [d["p95_ms"] for d in e["days"]])]
+    errors = data["errors"]
+    if errors and charts.has_data([v for _, v in errors["per_day"]]):
+        out["errors"] = charts.daily_bars("Error events per day (Sentry)", days, [v for _, v in errors["per_day"]],
+                                          unit="events", color=charts.BLUE, alert_days=errors["alert_days"])
     if data["backups"] and any(v is not None for _, v in data["backups"]["age_per_day"]):
         limit = data["backups"]["max_age_hours"]
         out["backups"] = charts.daily_bars("Newest backup snapshot age per day", days,
