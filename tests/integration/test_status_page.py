@@ -146,6 +146,8 @@ def test_status_data_when_authenticated(server, site):
     assert checks["api-health"]["state"] == "down"
     assert checks["api-health"]["since"] == (site["now"] - timedelta(minutes=5)).isoformat()
     assert checks["homepage"]["state"] == "up"
+    assert checks["homepage"]["response_ms"] == 120.0 and checks["homepage"]["today_p95_ms"] > 0
+    assert checks["homepage"]["counting_since"]["7d"] is None and checks["homepage"]["counting_since"]["90d"]
     assert [b["name"] for b in data["banner"]] == ["api-health"]
     assert data["maintenance"]["current"][0]["reason"] == "certificate rotation"
     assert data["maintenance"]["next"]["reason"] == "database upgrade"
