@@ -30,6 +30,7 @@ benchmark: install   # programs, not tests: each prints ratios and ends with one
 	$(PY) benchmarks/uptime_sweep.py
 	$(PY) benchmarks/backup_verify.py
 	$(PY) benchmarks/status_page.py
+	$(PY) benchmarks/status_page_today.py
 	$(PY) benchmarks/dependency_scan.py
 	$(PY) benchmarks/dag_parse.py
 	$(PY) benchmarks/footprint.py    # starts `make run` on a free port: idle memory, one uptime_monitor run, one Ctrl-C

@@ -947,29 +947,18 @@ class ResultsStore:
                         counts["down" if status == "fail" else "up"] += count
         return found
 
-    def live_details(self, since: datetime, checks: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Per check since a time (the status page's today): the p95 of the counted results'
-        response times and the newest TLS certificate days left:
-        {check: {"p95_ms", "samples", "tls_days_left", "tls_at"}}. One indexed range per check."""
+    def live_samples(self, after: datetime, checks: Iterable[str]) -> list[tuple[str, datetime, float | None, float | None]]:
+        """(check, time, response_ms, tls_days_left) of the results made after a time, oldest first:
+        the status page's today. response_ms is None for results that do not count (skipped, in a
+        maintenance window). One indexed range per check."""
         c = check_results.c
-        query = (sa.select(c.check_name, c.checked_at, c.status, c.in_maintenance,
-                           c.metrics["response_ms"].as_float(), c.metrics["tls_days_left"].as_float())
-                 .where(c.check_name.in_(list(checks)), c.checked_at >= since).order_by(c.checked_at))
-        times: dict[str, list[float]] = {}
-        tls: dict[str, tuple[float, datetime]] = {}
+        counted = sa.and_(c.status != "skipped", c.in_maintenance.is_(False))
+        query = (sa.select(c.check_name, c.checked_at,
+                           sa.case((counted, c.metrics["response_ms"].as_float()), else_=None),
+                           c.metrics["tls_days_left"].as_float())
+                 .where(c.check_name.in_(list(checks)), c.checked_at > after).order_by(c.checked_at))
         with self.engine.connect() as conn:
-            for name, at, status, quiet, ms, days_left in conn.execute(query):
-                if days_left is not None:
-                    tls[name] = (days_left, _aware(at))
-                if ms is not None and status != "skipped" and not quiet:
-                    times.setdefault(name, []).append(ms)
-        found = {}
-        for name in set(times) | set(tls):
-            values = sorted(times.get(name, []))
-            days_left, at = tls.get(name, (None, None))
-            found[name] = {"p95_ms": _quantile(values, 0.95), "samples": len(values), "tls_days_left": days_left,
-                           "tls_at": at}
-        return found
+            return [(name, _aware(at), ms, days_left) for name, at, ms, days_left in conn.execute(query)]
 
     def first_checked(self, checks: Iterable[str]) -> dict[str, datetime]:
         """When each check's first stored result was made (one index seek per check)."""

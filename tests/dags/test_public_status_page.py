@@ -87,7 +87,7 @@ def test_uptime_run_writes_the_public_page_to_a_folder(airflow_db, tmp_path, mon
                                 "Math.round(s.querySelector('svg.bars').getBoundingClientRect().width)])")
         assert [(name, count) for name, count, _ in bars] == [("homepage", 90), ("api", 90)]
         assert all(width > 800 for _, _, width in bars), bars
-        browser.screenshot(ARTIFACTS / "public-status-page-day-one.png", full_page=True)
+        browser.screenshot(ARTIFACTS / "public-status-page-after-uptime-run.png", full_page=True)
 
 
 def test_public_page_to_s3_through_the_storage_connection(airflow_db, tmp_path, monkeypatch, sites, moto_url):

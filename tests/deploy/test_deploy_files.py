@@ -193,3 +193,12 @@ def test_sentry_is_on_with_the_dsn_from_the_environment_only(compose, helm):
     refs = [e["secretRef"] for e in yaml.safe_load(helm["extraEnvFrom"]) if "secretRef" in e]
     assert {"name": "maintenance-sentry", "optional": True} in refs
     assert "ingest.sentry.io" not in (ROOT / "deploy" / "helm" / "values.yaml").read_text()
+
+
+def test_compose_api_server_reads_the_reports_the_workers_write():
+    """The status page (API server) serves the reports the worker's report tasks write to
+    $AIRFLOW_HOME/reports: both must see the same folder (issue 17)."""
+    services = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())["services"]
+    for name in ("airflow-apiserver", "airflow-worker"):
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"] if isinstance(v, str)}
+        assert mounts.get("/opt/airflow/reports") == "./reports", (name, mounts)

@@ -5,26 +5,19 @@ under test-artifacts/."""
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import subprocess
-import sys
 import textwrap
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import requests
 
+from airflow_api_server import api_server
 from browser import ARTIFACTS, Browser, chromium
 from mongo_fixtures import mongo_auth_server, mongo_default_conn, mongo_server_factory  # noqa: F401
 from maintenance.results import CheckResult, ResultsStore
 from report_fixtures import daily_family_results, load, stamp_for, uptime_rows
-from servers import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 ENDPOINTS = ["homepage", "api-health", "admin-login", "payments-health"]
 PREFIX = "/maintenance-status"
 
@@ -68,55 +61,8 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(airflow_db, site):
-    """`airflow api-server` on a free port with this repo's plugins and a SimpleAuthManager user."""
-    port, password = free_port(), secrets.token_urlsafe(12)
-    passwords = site["folder"] / "passwords.json"
-    passwords.write_text(json.dumps({"admin": password}))
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ")}
-    env = {
-        **keep,
-        "PATH": f"{Path(sys.executable).parent}:{keep.get('PATH', '/usr/bin:/bin')}",
-        "PYTHONPATH": str(ROOT / "plugins"),
-        "AIRFLOW_HOME": os.environ["AIRFLOW_HOME"],
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-        "MAINTENANCE_CONFIG": str(site["config"]),
-        "AIRFLOW_CONN_STATUS_RESULTS": json.dumps({"conn_type": "sqlite", "extra": {"sqlalchemy_url": site["url"]}}),
-    }
-    log = open(site["folder"] / "api-server.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port",
-                                str(port), "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                               cwd=site["folder"])
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            if requests.get(f"{base}/api/v2/monitor/health", timeout=2).ok:
-                break
-        except requests.RequestException:
-            pass
-        if process.poll() is not None or time.time() > deadline:
-            process.kill()
-            raise RuntimeError("the API server did not start:\n" + (site["folder"] / "api-server.log").read_text()[-3000:])
-        time.sleep(0.5)
-    token = requests.post(f"{base}/auth/token", json={"username": "admin", "password": password}, timeout=10)
-    assert token.status_code == 201, token.text
-    yield {"base": base, "token": token.json()["access_token"]}
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with api_server(site["folder"], site["config"], site["url"]) as running:
+        yield running
 
 
 def get(server, path, token=None, **kwargs):
@@ -146,6 +92,8 @@ def test_status_data_when_authenticated(server, site):
     assert checks["api-health"]["state"] == "down"
     assert checks["api-health"]["since"] == (site["now"] - timedelta(minutes=5)).isoformat()
     assert checks["homepage"]["state"] == "up"
+    assert checks["homepage"]["response_ms"] == 120.0 and checks["homepage"]["today_p95_ms"] > 0
+    assert checks["homepage"]["counting_since"]["7d"] is None and checks["homepage"]["counting_since"]["90d"]
     assert [b["name"] for b in data["banner"]] == ["api-health"]
     assert data["maintenance"]["current"][0]["reason"] == "certificate rotation"
     assert data["maintenance"]["next"]["reason"] == "database upgrade"

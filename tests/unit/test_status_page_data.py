@@ -140,3 +140,18 @@ def test_bucket_reports_are_listed_and_read(moto_url):
     assert [r["name"] for r in publish.list_s3(s3, "ops-list", "reports/")] == ["monthly/example.org-monthly-2026-11.html"]
     assert publish.read_s3(s3, "ops-list", "reports/", "monthly", "example.org-monthly-2026-11.html") == "<p>nov</p>"
     assert publish.read_s3(s3, "ops-list", "reports/", "monthly", "example.org-monthly-2026-10.html") is None
+
+
+def test_todays_figures_follow_new_and_late_results(day_one):
+    from maintenance.reports.data import today_details
+
+    first = today_details(day_one, ["homepage"], NOW)["homepage"]
+    assert (first["p95_ms"], first["samples"], first["tls_days_left"]) == (400, 7, 41.6)
+    sweep(day_one, NOW + timedelta(minutes=5), ms=900, tls=40.0)            # the next sweep
+    sweep(day_one, NOW - timedelta(minutes=2), ms=950, tls=None)            # made earlier, stored late
+    later = today_details(day_one, ["homepage"], NOW + timedelta(minutes=6))["homepage"]
+    assert (later["p95_ms"], later["samples"], later["tls_days_left"]) == (950, 9, 40.0)
+    again = today_details(day_one, ["homepage"], NOW + timedelta(minutes=30))["homepage"]
+    assert (again["p95_ms"], again["samples"]) == (950, 9), "settled results are kept, not read twice"
+    tomorrow = today_details(day_one, ["homepage"], NOW + timedelta(days=1))
+    assert tomorrow == {}, "a new day starts empty"
