@@ -19,7 +19,6 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from figures import report
-from integration.test_concurrent_assessment import postgres_url  # noqa: F401 - fixture
 from maintenance.alerting import Assessment, Due
 from maintenance.operators.runbook_start import start_runbooks
 from maintenance.results import CheckResult, ResultsStore
