@@ -115,7 +115,7 @@ def _hex(value: int, digits: int) -> str:
 def _any_encoding(char: str) -> str:
     """A regex matching one character as is, percent-encoded or JSON-escaped."""
     if char.isascii() and char.isalnum():
-        return char   # no encoder escapes letters or digits: they anchor the search (_secrets_pattern)
+        return char   # no encoder escapes letters or digits: they anchor the search (_secret_anchors)
     options = [re.escape(char), "".join("%" + _hex(byte, 2) for byte in char.encode())]
     units = char.encode("utf-16-be")
     options.append("".join(r"\\+u" + _hex(int.from_bytes(units[i:i + 2], "big"), 4) for i in range(0, len(units), 2)))
@@ -127,22 +127,27 @@ def _any_encoding(char: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _secrets_pattern(secrets: tuple[str, ...]) -> tuple[tuple[str, ...], re.Pattern[str]] | None:
-    """(anchors, pattern): the pattern matches every form in every encoding; it is only run
-    when one form's longest run of letters and digits (which no encoding changes) is there."""
-    forms = secret_forms(secrets)
-    if not forms:
-        return None
-    anchors = {max(re.findall(r"[A-Za-z0-9]+", form), key=len, default="") for form in forms}
-    return tuple(anchors), re.compile("|".join("".join(_any_encoding(c) for c in form) for form in forms))
+def _secret_anchors(secrets: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(anchor, form) per form of these secrets, longest form first. The anchor is the form's
+    longest run of letters and digits, which no encoding changes: a form's pattern is only
+    built and run when its anchor is in the text, so a long secret (a private key) costs
+    nothing in the usual message that does not contain it."""
+    return tuple((max(re.findall(r"[A-Za-z0-9]+", form), key=len, default=""), form)
+                 for form in secret_forms(secrets))
+
+
+@functools.lru_cache(maxsize=1024)
+def _form_pattern(form: str) -> re.Pattern[str]:
+    """One form in every encoding (_any_encoding per character)."""
+    return re.compile("".join(_any_encoding(c) for c in form))
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """Remove credentials from a message: known secrets (in their encoded forms too), URL
     user-info, key-like query values; each also percent-encoded in either case or JSON-escaped."""
-    found = _secrets_pattern(tuple(s for s in secrets if s))
-    if found is not None and any(anchor in text for anchor in found[0]):
-        text = found[1].sub("***", text)
+    for anchor, form in _secret_anchors(tuple(s for s in secrets if s)):
+        if anchor in text:
+            text = _form_pattern(form).sub("***", text)
     lowered = text.lower()
     for marker, userinfo in _USERINFO:
         if marker in lowered:
