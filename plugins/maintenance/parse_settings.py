@@ -71,7 +71,7 @@ def dag_defaults() -> dict[str, Any]:
     """{"owner", "retries", "retry_delay" (timedelta), "late_after" {dag_id: timedelta}, "watch_interval_s"}."""
     path = config_path()
     data = _read(path)
-    if data is None:
+    if data is None or "watch_interval_s" not in data:   # missing, stale, or written before issue 16
         from maintenance.config import get_config   # the slow path, once per config version
 
         config = get_config()   # writes the file anew (unless the home is read-only)
@@ -79,7 +79,7 @@ def dag_defaults() -> dict[str, Any]:
     return {"owner": data["owner"], "retries": data["retries"],
             "retry_delay": timedelta(seconds=data["retry_delay_s"]),
             "late_after": {dag: timedelta(seconds=s) for dag, s in data["late_after_s"].items()},
-            "watch_interval_s": data.get("watch_interval_s", 30.0)}
+            "watch_interval_s": data["watch_interval_s"]}
 
 
 def settings_of(config: Any) -> dict[str, Any]:

@@ -44,3 +44,20 @@ def test_the_schedule_follows_the_interval():
     assert isinstance(schedule, AssetOrTimeSchedule)
     (asset,) = schedule.asset_condition.objects
     assert asset.watchers[0].trigger.serialize()[1] == {"interval": 45.0, "groups": []}
+
+
+def test_a_parse_settings_file_from_before_the_watcher_is_not_trusted(tmp_path, monkeypatch):
+    """An upgrade keeps the old cache file (same config file): its missing watch_interval_s must
+    not turn a watcher the config switched off (0) back on."""
+    import json
+
+    from maintenance import parse_settings
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
+    config = tmp_path / "maintenance.yaml"
+    config.write_text(BASE + "uptime: {watch_interval: 0s}\n")
+    monkeypatch.setenv("MAINTENANCE_CONFIG", str(config))
+    old = {"owner": "o", "retries": 2, "retry_delay_s": 0.0, "late_after_s": {}}
+    parse_settings.save(config, parse_settings.file_key(config), old)
+    assert "watch_interval_s" not in json.loads(parse_settings.cache_path(config).read_text())
+    assert parse_settings.dag_defaults()["watch_interval_s"] == 0.0
