@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -262,8 +263,18 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
+_ESCAPED_SURROGATE = re.compile(r"\\ud[89a-f]", re.IGNORECASE)
+
+
 def dump_json(value: Any) -> str:
-    """The results store's JSON serializer: json_safe, then strict (allow_nan=False)."""
+    """The results store's JSON serializer: strict (allow_nan=False); a value that is not strict
+    JSON, or holds a surrogate escape, goes through json_safe first (the rare, slower path)."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError):
+        return json.dumps(json_safe(value), allow_nan=False)
+    if _ESCAPED_SURROGATE.search(text) is None:
+        return text
     return json.dumps(json_safe(value), allow_nan=False)
 
 

@@ -128,3 +128,28 @@ def test_the_store_never_writes_json_it_cannot_read_back(store_url):
             assert conn.exec_driver_sql("SELECT json_valid(payload) FROM alert_outbox").scalar() == 1
         else:
             conn.exec_driver_sql("SELECT metrics::jsonb, evidence::jsonb FROM check_results").one()
+
+
+def test_values_written_before_the_fix_are_mended_on_sqlite(tmp_path):
+    # A store at 0005 holding what json.dumps wrote for NaN and Infinity (bare tokens).
+    from alembic import command
+
+    from maintenance.migrations import _config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "0005")
+        conn.exec_driver_sql(
+            "INSERT INTO check_results (checked_at, check_name, target, check_group, status, summary, metrics, evidence,"
+            " critical, in_maintenance) VALUES ('2026-11-01 00:00:00', 'analytics.weekly.traffic', '', 'analytics', 'ok',"
+            " 'x', '{\"visitors\": NaN, \"visits\": 3}', '{\"daily\": [Infinity, -Infinity, 1.5]}', 0, 0)")
+        conn.exec_driver_sql("INSERT INTO alert_outbox (created_at, kind, channel, payload, attempts, uncertain)"
+                             " VALUES ('2026-11-01 00:10:00', 'report', 'digest', '{\"figure\": NaN}', 0, 0)")
+    engine.dispose()
+    store = ResultsStore(url)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT json_extract(metrics, '$.visits'), json_extract(evidence, '$.daily[2]'),"
+                                    " json_valid(metrics) FROM check_results").one() == (3, 1.5, 1)
+        assert conn.exec_driver_sql("SELECT payload FROM alert_outbox").scalar() == '{"figure": null}'
+    assert store.history()[0]["metrics"] == {"visitors": None, "visits": 3}

@@ -15,6 +15,7 @@ from atlas_server import AtlasServer, CloudflareServer
 from integration.test_storage import s3  # noqa: F401 - fixture: a client and connection to moto's S3
 from maintenance.config import load_config
 from maintenance.operators.security import atlas_access, bucket_access, site_checks
+from figures import report
 from servers import LocalServer, free_port
 
 GIT_CONFIG = "[core]\n\trepositoryformatversion = 0\n\tbare = false\n[remote \"origin\"]\n\turl = git@github.com:acme/web.git\n"
@@ -200,6 +201,7 @@ def test_a_site_dripping_a_byte_every_two_seconds_is_cut_at_its_deadline(ca, tmp
         results = by_check(site_checks(config.security_scan.sites[0], config, runbook="maintenance_monthly",
                                        run_id="m1"))
         took = time.monotonic() - started
+    report(f"security scan of a site dripping its body a byte every 2 s: {took:.1f} s (deadline 6 s)")
     assert took < 20, f"the scan took {took:.0f} s against a deadline of 6 s"
     assert results["headers"].evidence["grade"], results["headers"].summary    # headers need no body
     exposed = results["exposed_files"]
@@ -221,6 +223,7 @@ def test_a_site_dripping_its_headers_is_cut_at_its_deadline(ca, tmp_path, store_
         results = by_check(site_checks(config.security_scan.sites[0], config, runbook="maintenance_monthly",
                                        run_id="m1"))
         took = time.monotonic() - started
+    report(f"security scan of a site dripping its headers a byte every 2 s: {took:.1f} s (deadline 6 s)")
     assert took < 20, f"the scan took {took:.0f} s against a deadline of 6 s"
     headers = results["headers"]
     assert (headers.status, headers.reason) == ("fail", "timeout"), headers.summary
@@ -243,6 +246,8 @@ def test_a_huge_home_page_and_probed_path_are_never_read_whole(ca, tmp_path, sto
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
+    report(f"security scan of a site whose home page and /.git/config are {size >> 20} MB each: "
+           f"peak {peak / 2**20:.1f} MB of Python memory")
     assert peak < 16 * 1024 * 1024, f"peak {peak / 2**20:.0f} MB of Python memory for a {size >> 20} MB page"
     assert results["headers"].status in ("ok", "warn") and results["exposed_files"].status != "fail", \
         results["exposed_files"].summary

@@ -143,22 +143,21 @@ def read_limited(response: Any, limit: int, *, deadline: float | None = None, wh
     time.monotonic() value) with ProviderError(TIMEOUT). The response is closed either way."""
     from urllib3.exceptions import HTTPError
 
-    chunks: list[bytes] = []
-    size = 0
+    body = bytearray()
     try:
-        while size <= limit:   # one byte past the limit says there is more
+        while len(body) <= limit:   # one byte past the limit says there is more
             if deadline is not None and time.monotonic() >= deadline:
-                raise ProviderError(TIMEOUT, f"{what}: still arriving at the deadline ({size:,} bytes read)")
+                raise ProviderError(TIMEOUT, f"{what}: still arriving at the deadline ({len(body):,} bytes read)")
             try:
-                chunk = response.raw.read1(min(1024 * 1024, limit + 1 - size), decode_content=True)
+                chunk = response.raw.read1(min(1024 * 1024, limit + 1 - len(body)), decode_content=True)
             except (OSError, HTTPError) as exc:   # a read timeout, a reset, a broken gzip stream
                 reason, text = classify_exception(exc)
-                raise ProviderError(reason, f"{what}: {text} after {size:,} bytes") from None
+                raise ProviderError(reason, f"{what}: {text} after {len(body):,} bytes") from None
             if not chunk:
                 break
-            chunks.append(chunk)
-            size += len(chunk)
+            body += chunk
     finally:
         response.close()
-    body = b"".join(chunks)
-    return body[:limit], size > limit
+    more = len(body) > limit
+    del body[limit:]
+    return bytes(body), more
