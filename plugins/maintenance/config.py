@@ -266,7 +266,7 @@ class Alerting(Strict):
     slack_conn_id: str = "slack_alerts"
     failure_threshold: int = Field(2, ge=1, le=1000)
     success_threshold: int = Field(1, ge=1, le=1000)
-    renotify_after: Annotated[PositiveDuration, at_most(timedelta(days=366))] = timedelta(hours=4)
+    renotify_after: Annotated[PositiveDuration, at_most(timedelta(days=3650))] = timedelta(hours=4)   # long: never
     send_on_resolved: bool = True
     # An undelivered Slack message is given up (dead-lettered, kept and reported) after this.
     outbox_max_age: Annotated[PositiveDuration, at_most(timedelta(days=31))] = timedelta(hours=24)
@@ -285,7 +285,7 @@ class Tasks(Strict):
 
 class MaintenanceWindow(Strict):
     start: datetime
-    duration: Annotated[PositiveDuration, at_most(timedelta(days=366))]
+    duration: Annotated[PositiveDuration, at_most(timedelta(days=3650))]
     endpoints: list[str] = []                   # empty: every check
     reason: str = ""
 
