@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from collections import Counter
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,9 +30,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from maintenance.conditions import Condition, ConditionError, parse_condition
-from maintenance.durations import parse_duration
+from maintenance.durations import format_duration, parse_duration
 from maintenance.parse_settings import DEFAULT_CONFIG_PATH, PROJECT_ROOT, config_path, file_key  # noqa: F401
 from maintenance import parse_settings
 
@@ -62,9 +64,92 @@ def _positive(value: timedelta) -> timedelta:
 PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
 
 
+def at_most(longest: timedelta) -> AfterValidator:
+    """A duration's upper bound (issue #18, item 14): the longest the code that uses it makes sense of."""
+    def check(value: timedelta) -> timedelta:
+        if value > longest:
+            raise ValueError(f"at most {format_duration(longest.total_seconds())}, got "
+                             f"{format_duration(value.total_seconds())}")
+        return value
+    return AfterValidator(check)
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value.total_seconds() < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+# Numbers of days kept: a century at most (more overflows `now - timedelta(days=...)`).
+MAX_RETENTION_DAYS = 36500
+MANY = 1_000_000_000   # the bound of counts and thresholds that have no natural one
+
+
+# -- a file of a million bad items (issue #18, item 14): stop after the first hundred errors -------
+# pydantic collects every error of a list before it returns; a million bad items took 1.6 GB.
+# load_config() validates every list and mapping of the file a chunk at a time instead, counting
+# the errors, and stops checking once MAX_ERRORS are found.
+MAX_ERRORS = 100
+_CHUNK = 100                 # items validated between two looks at the count
+_error_count: ContextVar[list[int] | None] = ContextVar("config_error_count", default=None)
+
+
+def _count_errors_in_containers(schema: Any) -> Any:
+    """A copy of a model's core schema with each list and dict validated by _validate_in_chunks."""
+    if isinstance(schema, list):
+        return [_count_errors_in_containers(item) for item in schema]
+    function = schema.get("function") if isinstance(schema, dict) else None
+    if not isinstance(schema, dict) or isinstance(function, dict) and function.get("function") is _validate_in_chunks:
+        return schema   # not a schema, or a nested model's container, done by its own class
+    copy = {key: _count_errors_in_containers(value) for key, value in schema.items()}
+    if copy.get("type") in ("list", "dict"):
+        return core_schema.no_info_wrap_validator_function(_validate_in_chunks, copy)
+    return copy
+
+
+def _validate_in_chunks(value: Any, handler: Any) -> Any:
+    count = _error_count.get()
+    if count is None or not isinstance(value, (list, dict)):   # not load_config's, or a type error
+        return handler(value)
+    mapping = isinstance(value, dict)
+    items = list(value.items()) if mapping else value
+    done: list[Any] = []
+    errors: list[InitErrorDetails] = []
+    for start in range(0, max(len(items), 1), _CHUNK):
+        chunk = items[start:start + _CHUNK]
+        if count[0] >= MAX_ERRORS:
+            where = (chunk[0][0] if mapping else start,) if chunk else ()
+            errors.append(InitErrorDetails(type=PydanticCustomError(
+                "not_checked", "not checked: stopped after the first {limit} errors", {"limit": MAX_ERRORS}),
+                loc=where, input=None))
+            break
+        before = count[0]
+        try:
+            part = handler(dict(chunk) if mapping else chunk)
+        except ValidationError as exc:
+            count[0] = before + exc.error_count()   # those the containers inside counted are among these
+            for error in exc.errors(include_url=False):
+                loc = error["loc"]
+                if not mapping and loc and isinstance(loc[0], int):
+                    loc = (loc[0] + start, *loc[1:])   # the chunk's index -> the list's
+                errors.append(InitErrorDetails(
+                    type=PydanticCustomError(error["type"], "{message}", {"message": error["msg"]}),
+                    loc=loc, input=error.get("input")))
+        else:
+            done.extend(part.items() if mapping else part)
+    if errors:
+        raise ValidationError.from_exception_data("MaintenanceConfig", errors)
+    return dict(done) if mapping else done
+
+
 class Strict(BaseModel):
     # defer_build: the validators are built on first use, not at import (every DAG parse imports this)
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # allow_inf_nan=False: `.inf` and `.nan` are no number any key can use.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return _count_errors_in_containers(handler(source))   # see MAX_ERRORS
 
 
 class Site(Strict):
@@ -81,7 +166,7 @@ class LoginFlow(Strict):
     username_field: str = "username"
     password_field: str = "password"
     extra_fields: dict[str, str] = {}
-    expect_status: list[int] = [200, 302, 303]
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = [200, 302, 303]
     expect_redirect: str | None = None          # glob on the Location header
     expect_cookie: str | None = None            # name of the session cookie
     expect_body: str | None = None              # glob on the response body
@@ -96,7 +181,7 @@ class Endpoint(Strict):
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     headers: dict[str, str] = {}
     body: str | None = None
-    timeout: PositiveDuration = timedelta(seconds=10)
+    timeout: Annotated[PositiveDuration, at_most(timedelta(minutes=10))] = timedelta(seconds=10)
     follow_redirects: bool = True
     insecure: bool = False                      # explicit opt-out of TLS verification
     conditions: list[str] = Field(min_length=1)
@@ -197,13 +282,13 @@ class Uptime(Strict):
 
 class Alerting(Strict):
     slack_conn_id: str = "slack_alerts"
-    failure_threshold: int = Field(2, ge=1)
-    success_threshold: int = Field(1, ge=1)
-    renotify_after: PositiveDuration = timedelta(hours=4)
+    failure_threshold: int = Field(2, ge=1, le=1000)
+    success_threshold: int = Field(1, ge=1, le=1000)
+    renotify_after: Annotated[PositiveDuration, at_most(timedelta(days=3650))] = timedelta(hours=4)   # long: never
     send_on_resolved: bool = True
     # An undelivered Slack message is given up (dead-lettered, kept and reported) after this.
-    outbox_max_age: PositiveDuration = timedelta(hours=24)
-    slack_timeout: PositiveDuration = timedelta(seconds=10)   # per POST to the webhook
+    outbox_max_age: Annotated[PositiveDuration, at_most(timedelta(days=31))] = timedelta(hours=24)
+    slack_timeout: Annotated[PositiveDuration, at_most(timedelta(minutes=5))] = timedelta(seconds=10)   # per POST
     # Where the Airflow UI lives, for log links in messages (default: [api] base_url).
     ui_base_url: str | None = None
 
@@ -214,12 +299,12 @@ class Tasks(Strict):
 
     owner: str = "site-ops"
     retries: int = Field(2, ge=2, le=10)
-    retry_delay: Duration = timedelta(minutes=2)
+    retry_delay: Annotated[Duration, AfterValidator(_not_negative), at_most(timedelta(days=1))] = timedelta(minutes=2)
 
 
 class MaintenanceWindow(Strict):
     start: datetime
-    duration: PositiveDuration
+    duration: Annotated[PositiveDuration, at_most(timedelta(days=3650))]
     endpoints: list[str] = []                   # empty: every check
     reason: str = ""
 
@@ -227,6 +312,14 @@ class MaintenanceWindow(Strict):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+    @model_validator(mode="after")
+    def _ends(self) -> "MaintenanceWindow":
+        try:
+            self.start + self.duration
+        except OverflowError:
+            raise ValueError("the window ends after the year 9999") from None
+        return self
 
     def covers(self, check: str, at: datetime) -> bool:
         return self.start <= at < self.start + self.duration and (not self.endpoints or check in self.endpoints)
@@ -258,15 +351,15 @@ class Heartbeat(Strict):
 
     conn_id: str = "heartbeat"                  # http; host = the ping URL base
     slugs: dict[str, str] = {}                  # dag_id -> path under the base (one check per DAG)
-    late_after: dict[str, PositiveDuration] = DEFAULT_LATE_AFTER
+    late_after: dict[str, Annotated[PositiveDuration, at_most(timedelta(days=31))]] = DEFAULT_LATE_AFTER
 
 
 class Results(Strict):
     conn_id: str = "maintenance_db"             # unset connection: SQLite under AIRFLOW_HOME
-    retention_days: int = Field(400, ge=1)
+    retention_days: int = Field(400, ge=1, le=MAX_RETENTION_DAYS)
     # issue 16: raw results older than this are deleted once their day is rolled up (the status
     # page and reports read the daily roll-ups past it); the watcher stores 2,880 a day per endpoint.
-    raw_retention_days: int = Field(35, ge=15)
+    raw_retention_days: int = Field(35, ge=15, le=MAX_RETENTION_DAYS)
 
 
 class ProviderSection(Strict):
@@ -287,15 +380,15 @@ class RestoreTarget(Strict):
 
 class Atlas(ProviderSection):
     conn_id: str = "atlas_api"
-    max_snapshot_age_hours: float = Field(26, gt=0)
-    min_retention_days: int = Field(30, ge=1)
+    max_snapshot_age_hours: float = Field(26, gt=0, le=366 * 24)
+    min_retention_days: int = Field(30, ge=1, le=MAX_RETENTION_DAYS)
     require_pitr: bool = True
     poll_seconds: float = Field(30, gt=0, le=600)   # how often a waiting snapshot or restore job is polled
     # Monthly restore test: a download restore job of the newest snapshot, streamed and verified.
     restore_test: bool = True
     restore_wait_minutes: int = Field(60, ge=1, le=24 * 60)
     expected_collections: list[str] = []       # "db.collection" names every archive must contain
-    max_archive_gb: float = Field(50, gt=0)    # a larger archive is not downloaded (disk guard)
+    max_archive_gb: float = Field(50, gt=0, le=100_000)   # a larger archive is not downloaded (disk guard)
     restore_target: RestoreTarget | None = None
 
     @field_validator("restore_target")
@@ -319,8 +412,8 @@ class Bucket(Strict):
     require_lifecycle: bool = True
     cloudflare_conn_id: str = "cloudflare_api"   # R2 only: lock rules and lifecycle via Cloudflare's REST API
     verify_prefixes: list[str] = []
-    verify_newest: int | None = Field(None, ge=1)  # per prefix: the newest N objects; default all up to verify_limit
-    verify_limit: int = Field(1000, ge=1)        # objects listed per prefix at most
+    verify_newest: int | None = Field(None, ge=1, le=1_000_000)  # per prefix: the newest N objects; default all up to verify_limit
+    verify_limit: int = Field(1000, ge=1, le=1_000_000)          # objects listed per prefix at most
     verify_concurrency: int = Field(16, ge=1, le=128)
     restore_test: bool = True                    # S3: write a canary, overwrite it, restore the previous version
     canary_prefix: str = "maintenance-canary/"
@@ -332,9 +425,9 @@ class Storage(Strict):
 
 class Sentry(ProviderSection):
     conn_id: str = "sentry_api"
-    max_new_issues_per_day: int = Field(10, ge=0)
-    error_spike_factor: float = Field(3.0, gt=1)   # last hour above this x the median hour: alert
-    min_errors_per_hour: int = Field(20, ge=0)     # ...and above this floor (quiet sites are spiky)
+    max_new_issues_per_day: int = Field(10, ge=0, le=MANY)
+    error_spike_factor: float = Field(3.0, gt=1, le=1000)   # last hour above this x the median hour: alert
+    min_errors_per_hour: int = Field(20, ge=0, le=MANY)     # ...and above this floor (quiet sites are spiky)
 
 
 class Stripe(ProviderSection):
@@ -397,7 +490,7 @@ class Donations(AppCollection):
     currency_field: str = "currency"
     status_field: str | None = "status"         # documents whose status is a refund status are refunds
     refund_statuses: list[str] = ["refunded"]
-    amount_divisor: float = Field(1, gt=0)      # 100 when amounts are stored in cents
+    amount_divisor: float = Field(1, gt=0, le=1_000_000)   # 100 when amounts are stored in cents
 
 
 class Registrations(AppCollection):
@@ -420,8 +513,8 @@ class AppAnalytics(Strict):
     admin_actions: AdminActions | None = None
     # A figure this many times lower or higher than the period before is an anomaly (digest):
     # 5 flags signups down 80 % or up 400 %.
-    anomaly_factor: float = Field(5.0, gt=1)
-    anomaly_min_count: int = Field(10, ge=0)    # ...when either period has at least this many
+    anomaly_factor: float = Field(5.0, gt=1, le=1000)
+    anomaly_min_count: int = Field(10, ge=0, le=MANY)    # ...when either period has at least this many
 
 
 class Analytics(Strict):
@@ -438,7 +531,7 @@ class Reports(Strict):
     conn_id: str = "aws_default"
     prefix: str = "maintenance-reports/"
     link_base: str | None = None                # URL where the folder or bucket prefix is served (Slack link)
-    retention_days: int = Field(400, ge=1)      # older reports are deleted
+    retention_days: int = Field(400, ge=1, le=MAX_RETENTION_DAYS)   # older reports are deleted
     status_page_days: int = Field(90, ge=7, le=400)
 
 
@@ -497,7 +590,7 @@ class Dependencies(Strict):
     npm_url: str = "https://registry.npmjs.org"
     batch_size: int = Field(1000, ge=1, le=1000)  # OSV querybatch: at most 1,000 queries a request
     check_outdated: bool = True
-    max_outdated_lookups: int = Field(300, ge=0)  # registry lookups per lock file (direct dependencies first)
+    max_outdated_lookups: int = Field(300, ge=0, le=100_000)  # registry lookups per lock file (direct dependencies first)
     ignore: list[IgnoredVulnerability] = []
 
 
@@ -520,7 +613,7 @@ class SecurityScan(Strict):
     enabled: bool = True
     sites: list[ScanSite] = []                  # default: site.url
     exposed_paths: list[ExposedPath] = []       # besides /.git/config and the .env variants
-    tls_warn_days: int = Field(30, ge=1)
+    tls_warn_days: int = Field(30, ge=1, le=3650)
     page_below: Literal[HEADERS_GRADES] = "D"     # a headers grade at or below this pages (so does a drop)
     ca_file: str | None = None                  # extra CA bundle for sites on a private CA
     # Everything one site's scan asks (pages, redirects, CORS, paths) ends by then: a site that
@@ -538,9 +631,9 @@ class Performance(Strict):
     crux_conn_id: str = "crux_api"              # http: password = Google API key (Chrome UX Report API)
     psi_conn_id: str = "pagespeed_api"          # http, optional: host, password = key (default: the CrUX key)
     history_periods: int = Field(10, ge=2, le=40)   # CrUX History collection periods (weekly)
-    regression_factor: float = Field(1.5, gt=1)      # p95 this period above this x the last period: flagged
-    min_probe_samples: int = Field(10, ge=1)
-    slowest: int = Field(3, ge=1)
+    regression_factor: float = Field(1.5, gt=1, le=1000)   # p95 this period above this x the last period: flagged
+    min_probe_samples: int = Field(10, ge=1, le=MANY)
+    slowest: int = Field(3, ge=1, le=1000)
 
 
 _FIELD_NAME = r"^[A-Za-z_][\w.]*$"   # a document field (dots: nested), never an operator ($...)
@@ -571,7 +664,7 @@ class SecurityLogs(Strict):
     role_change_action: str = "role_change"
     admin_roles: list[str] = ["admin", "owner", "superuser"]
     expected_admins: list[str] = []             # users whose raise to an admin role is planned: not alerted
-    max_failed_logins_per_hour: int = Field(10, ge=0)
+    max_failed_logins_per_hour: int = Field(10, ge=0, le=MANY)
     expected_event_types: list[str] = []        # Atlas event types that are planned: summarised, not alerted
 
 
@@ -582,7 +675,7 @@ class Audit(Strict):
     enabled: bool = True
     probe_credentials: bool = True              # one authenticated call per configured provider
     uptime_target_percent: float | None = Field(None, gt=0, le=100)   # default: uptime.target_percent
-    error_trend_factor: float = Field(1.5, gt=1)   # errors/day this month above this x last month: flagged
+    error_trend_factor: float = Field(1.5, gt=1, le=1000)   # errors/day this month above this x last month: flagged
 
 
 # -- runbooks (issue 10): the four diagnostic DAGs and how they start themselves ---------------
@@ -620,8 +713,8 @@ class DatabaseRunbook(Strict):
 
 class PaymentsRunbook(Strict):
     stripe_status_url: str = "https://status.stripe.com/current"         # not Statuspage
-    max_pending_webhooks: int = Field(5, ge=0)           # undelivered events (older than the grace) above this: fail
-    pending_grace_minutes: int = Field(10, ge=0)         # younger events may still be in flight
+    max_pending_webhooks: int = Field(5, ge=0, le=MANY)  # undelivered events (older than the grace) above this: fail
+    pending_grace_minutes: int = Field(10, ge=0, le=7 * 24 * 60)   # younger events may still be in flight
     max_failed_payment_rate: float = Field(0.2, ge=0, le=1)
     mpesa_callback_urls: list[str] = []                  # must answer from outside (any HTTP status but 5xx)
     mpesa_shortcode: str | None = None                   # STK push query; passkey in mpesa_daraja extra.passkey
@@ -636,7 +729,7 @@ class EmailRunbook(Strict):
     max_bounce_rate: float = Field(0.05, ge=0, le=1)
     max_complaint_rate: float = Field(0.001, ge=0, le=1)
     max_failed_rate: float = Field(0.10, ge=0, le=1)
-    max_suppression_growth: int = Field(50, ge=0)        # new bounces in 24 h above this: warn
+    max_suppression_growth: int = Field(50, ge=0, le=MANY)   # new bounces in 24 h above this: warn
 
 
 class FileUploadRunbook(Strict):
@@ -646,7 +739,7 @@ class FileUploadRunbook(Strict):
     upload_url: str | None = None                        # the app's upload endpoint (multipart POST)
     upload_conn_id: str | None = None                    # http connection: password = bearer token
     upload_field: str = "file"
-    max_upload_bytes: int | None = Field(None, ge=1)     # the app's limit: at it accepted, above it rejected
+    max_upload_bytes: int | None = Field(None, ge=1, le=1024 ** 3)   # the app's limit: at it accepted, above it rejected
     allowed_type: str = "image/png"                      # sent with the size probes
     disallowed_type: str = "application/x-msdownload"    # must be rejected
     sentry_query: str = "is:unresolved upload"
@@ -749,6 +842,18 @@ def _explain(error: dict[str, Any]) -> str:
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: ten times faster on large files
+# A config of 25,000 endpoints is ~500,000 YAML values. Past that the file is a mistake (or an
+# attack): building its objects would take seconds and hundreds of MB for nothing, so larger
+# files are counted first (libyaml's events: 1 s and no memory for a million).
+MAX_YAML_VALUES = 500_000
+_COUNT_ABOVE_BYTES = 256 * 1024
+
+
+def _too_many_values(text: str) -> bool:
+    for count, _event in enumerate(yaml.parse(text, Loader=_LOADER)):
+        if count > MAX_YAML_VALUES:
+            return True
+    return False
 
 
 def _read(path: Path) -> Any:
@@ -761,7 +866,12 @@ def _read(path: Path) -> Any:
         line = exc.object[:exc.start].count(b"\n") + 1
         raise ConfigError(f"{path}: not UTF-8 text: byte 0x{exc.object[exc.start]:02x} on line {line}") from None
     try:
+        if len(text) > _COUNT_ABOVE_BYTES and _too_many_values(text):
+            raise ConfigError(f"{path}: (top level): more than {MAX_YAML_VALUES:,} values: far larger than any "
+                              "configuration (25,000 endpoints take about 500,000)")
         return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+    except ConfigError:
+        raise
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
@@ -778,15 +888,23 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MaintenanceConfig
     raw = _read(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: (top level): expected a mapping of sections, got {type(raw).__name__}")
+    counted = _error_count.set([0])
     try:
         return MaintenanceConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{path}: {_key_path(e['loc'])}: {_explain(e)}" for e in exc.errors()[:20]]
+        errors = [e for e in exc.errors(include_url=False) if e["type"] != "not_checked"]
+        lines = [f"{path}: {_key_path(e['loc'])}: {_explain(e)}" for e in errors[:20]]
+        if len(errors) > 20:
+            lines.append(f"{path}: ... and {len(errors) - 20} more errors")
+        if len(errors) < exc.error_count():
+            lines.append(f"{path}: checking stopped after the first {MAX_ERRORS} errors")
         raise ConfigError("\n".join(lines)) from None
     except RecursionError:
         raise ConfigError(f"{path}: (top level): nested too deeply") from None
     except (OverflowError, ValueError, TypeError) as exc:   # a validator outside pydantic's wrapping
         raise ConfigError(f"{path}: (top level): {type(exc).__name__}: {str(exc)[:160]}") from None
+    finally:
+        _error_count.reset(counted)
 
 
 _cache: dict[Path, tuple[tuple[float, int], MaintenanceConfig, str | None]] = {}

@@ -499,7 +499,13 @@ class ResultsStore:
                         alert_outbox.c.task_id == task_id),
             ))
         with self.transaction() as conn:
-            conn.execute(alert_outbox.update().where(pending).values(claim_token=token, claimed_at=now))
+            # Skip the rows another transaction holds (a sender claiming, an assessment cancelling
+            # an alert): a claim never waits on a row lock, so it is part of no deadlock.
+            ids = conn.execute(sa.select(alert_outbox.c.id).where(pending).order_by(alert_outbox.c.id)
+                               .with_for_update(skip_locked=True)).scalars().all()
+            if ids:
+                conn.execute(alert_outbox.update().where(alert_outbox.c.id.in_(ids))
+                             .values(claim_token=token, claimed_at=now))
             rows = conn.execute(sa.select(alert_outbox).where(alert_outbox.c.claim_token == token)
                                 .order_by(alert_outbox.c.id)).all()
         return token, [dict(r._mapping) for r in rows]

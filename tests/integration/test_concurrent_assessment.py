@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import threading
 import time
 import traceback
 
@@ -172,3 +173,119 @@ def test_eight_workers_in_shuffled_order_on_sqlite(tmp_path):
 
 def test_eight_workers_in_shuffled_order_on_postgres(postgres_url):
     check_shuffled(hammer_shuffled(postgres_url), "Postgres")
+
+
+# -- senders claim the outbox while assessments cancel alerts (issue #18, item 12) --------------
+# An assessment cancels the alerts of checks that recovered before delivery: it locks outbox rows.
+# A sender's claim locked every pending row in scan order and waited on the cancelled ones: a
+# cycle with an assessment cancelling two alerts (before: 6 DeadlockDetected in 8 s on Postgres).
+
+def _recovering_worker(url: str, worker: int, deadline: float, out: "multiprocessing.Queue[tuple]") -> None:
+    try:
+        config = MaintenanceConfig.model_validate({**CONFIG, "alerting": {"failure_threshold": 1,
+                                                                          "renotify_after": "1000d"}})
+        store = ResultsStore(url)
+        rand = random.Random(worker)
+        errors, done = [], 0
+        while time.time() < deadline:
+            status = "fail" if done % 2 == 0 else "ok"    # alerts enqueued, then cancelled
+            results = [CheckResult(check=c, status=status, summary=status)
+                       for c in rand.sample(SHARED, len(SHARED))]   # every check, shuffled
+            try:
+                assess(store, config, results, dag_id="uptime_monitor", run_id=f"w{worker}-{done}",
+                       task_id=f"task_{worker}")
+            except Exception as exc:  # noqa: BLE001 - counted
+                errors.append(type(getattr(exc, "orig", None) or exc).__name__)
+            done += 1
+        out.put(("assess", done, errors))
+    except BaseException:  # noqa: BLE001
+        out.put(("error", traceback.format_exc(), []))
+
+
+def _claiming_worker(url: str, worker: int, deadline: float, out: "multiprocessing.Queue[tuple]") -> None:
+    try:
+        store = ResultsStore(url)
+        errors, done = [], 0
+        while time.time() < deadline:
+            try:
+                token, _rows = store.claim("now")
+                store.settle(token, delivered=False, error="Slack is down (test)")
+            except Exception as exc:  # noqa: BLE001 - counted
+                errors.append(type(getattr(exc, "orig", None) or exc).__name__)
+            done += 1
+        out.put(("claim", done, errors))
+    except BaseException:  # noqa: BLE001
+        out.put(("error", traceback.format_exc(), []))
+
+
+CLAIM_SECONDS = 2 * SECONDS   # the cycle needs an unlucky interleaving: give it time
+
+
+def claims_and_cancels(url: str, name: str) -> None:
+    ResultsStore(url).engine.dispose()
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    deadline = time.time() + CLAIM_SECONDS
+    workers = [context.Process(target=_recovering_worker if i < 4 else _claiming_worker, args=(url, i, deadline, queue))
+               for i in range(WORKERS)]
+    for w in workers:
+        w.start()
+    answers = [queue.get(timeout=SECONDS + 120) for _ in workers]
+    for w in workers:
+        w.join(timeout=30)
+    crashed = [a[1] for a in answers if a[0] == "error"]
+    assert not crashed, crashed[0]
+    errors = Counter(e for a in answers for e in a[2])
+    done = Counter()
+    for kind, count, _ in answers:
+        done[kind] += count
+    with ResultsStore(url).engine.connect() as conn:
+        cancelled = conn.execute(sa.select(sa.func.count()).where(alert_outbox.c.cancelled_at.is_not(None))).scalar()
+    report(f"claims while assessments cancel ({name}, 4 assessing + 4 claiming processes, {CLAIM_SECONDS:g} s): "
+           f"{done['assess']} assessments, {done['claim']} claims, {cancelled} alerts cancelled, "
+           f"{sum(errors.values())} exceptions {dict(errors) or ''}")
+    assert not errors, errors
+    assert done["assess"] >= 4 and done["claim"] >= 1 and cancelled > 0   # the race was run (SQLite starves senders)
+
+
+def test_claims_while_assessments_cancel_on_sqlite(tmp_path):
+    claims_and_cancels(f"sqlite:///{tmp_path / 'claims.db'}", "SQLite")
+
+
+def test_claims_while_assessments_cancel_on_postgres(postgres_url):
+    claims_and_cancels(postgres_url, "Postgres")
+
+
+def test_a_claim_waits_on_no_alert_an_assessment_cancels(postgres_url):
+    """The cycle, step by step: an assessment has cancelled one alert and is about to cancel
+    another (two checks recovered) while a sender claims. Before, the claim locked the second
+    and waited on the first: DeadlockDetected after a second."""
+    store = ResultsStore(postgres_url)
+    with store.engine.begin() as conn:
+        first = store.enqueue(conn, kind="alert", payload={"kind": "alert", "check": "a"}, check="a")
+        second = store.enqueue(conn, kind="alert", payload={"kind": "alert", "check": "b"}, check="b")
+    claimed: dict[str, Any] = {}
+
+    def send() -> None:
+        try:
+            claimed["ids"] = [row["id"] for row in store.claim("now")[1]]
+        except Exception as exc:  # noqa: BLE001 - the test's answer
+            claimed["error"] = exc
+
+    with store.transaction() as conn:   # the assessment
+        assert store.cancel(conn, second)
+        sender = threading.Thread(target=send)
+        sender.start()
+        deadline = time.time() + 30
+        while sender.is_alive() and time.time() < deadline:   # finished, or waiting on our lock
+            with store.engine.connect() as watch:
+                if watch.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                         "AND datname = current_database()")).scalar():
+                    break
+            time.sleep(0.05)
+        cancelled_first = store.cancel(conn, first)
+    sender.join(timeout=30)
+    assert "error" not in claimed, claimed["error"]
+    assert claimed["ids"] == [first] and not cancelled_first   # the sender has it: not cancelled under it
+    states = {row["id"]: row for row in store.outbox()}
+    assert states[second]["cancelled_at"] is not None and states[second]["claim_token"] is None
