@@ -54,3 +54,24 @@ def test_failing_for_counts_seconds_from_the_first_failing_result_and_contacts_a
     assert "call MongoDB Atlas Support" in message.split("*db-health*")[1].split("*checkout*")[0], message
     assert "call Stripe Support" in message.split("*checkout*")[1], message
     assert "Vercel" not in message, message
+
+
+def test_a_recovery_delivered_late_says_how_long_the_check_really_failed(tmp_path):
+    store = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
+    slack = Slack()
+    with LocalServer(lambda r: (500, {"Content-Type": "text/plain"}, "down")) as site:
+        config = config_for(site.url)
+        failing = [sweep(config.endpoints[:1]) for _ in range(2)]
+    with LocalServer(lambda r: (200, {"Content-Type": "text/plain"}, "ok")) as site:
+        healthy = sweep(config_for(site.url).endpoints[:1])
+    for run, results in enumerate(failing + [healthy]):
+        assess(store, config, results, dag_id="uptime_monitor", run_id=f"r{run}", task_id="check_endpoints",
+               now=results[0].time)
+        if run == 1:
+            deliver(store, config, sender=slack, now=results[0].time)
+    lasted = healthy[0].time - failing[0][0].time
+    deliver(store, config, sender=slack, now=healthy[0].time + timedelta(hours=3))   # Slack was down for 3 h
+    recovered = slack.posts[-1]
+    assert lasted.total_seconds() < 30    # the three sweeps took seconds; the delivery came 3 h later
+    assert "RECOVERED home" in recovered and f"was failing for {round(lasted.total_seconds())}s (2 runs)" \
+        in recovered, (lasted, recovered)

@@ -45,9 +45,12 @@ def _since(payload: dict[str, Any], now: datetime) -> str:
     if not payload.get("failing_since"):
         return ""
     since = datetime.fromisoformat(payload["failing_since"])
-    verb = "was failing for" if payload["kind"] == "recovered" else "failing for"
+    recovered = payload["kind"] == "recovered"
+    verb = "was failing for" if recovered else "failing for"
     failures = payload.get("failures") or 0
-    lasted = format_duration((now - since).total_seconds(), exact_minutes=True)
+    # From the first failing result to the recovering one (not to a delivery Slack delayed), or to now.
+    end = datetime.fromisoformat(payload["checked_at"]) if recovered and payload.get("checked_at") else now
+    lasted = format_duration((end - since).total_seconds(), exact_minutes=True)
     return f"{verb} {lasted} ({failures} run{'s' if failures != 1 else ''})"
 
 
