@@ -295,6 +295,9 @@ def test_a_period_without_data_draws_no_chart_and_no_data_is_not_red(tmp_path):
     assert images(html) == [], "no empty chart (no 0.00-0.04 axis)"
     assert "No uptime data yet for this period" in html and "No response times yet for homepage" in html
     assert '<b class="">no data</b>' in html and '<b class="down">no data</b>' not in html
+    from maintenance.operators.reports import announcement
+    line = announcement(data, "https://r.example/w.html")
+    assert "no uptime check was counted" in line and "0 incident(s)" not in line
 
 
 def test_a_period_that_includes_today_counts_today(tmp_path):

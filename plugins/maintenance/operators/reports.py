@@ -30,7 +30,9 @@ def announcement(data: dict[str, Any], link: str) -> str:
     if up["overall_percent"] is not None:
         parts.append(f"uptime {up['overall_percent']:.2f}% (target {up['target_percent']:g}%: "
                      f"{'met' if up['met'] else 'missed'})")
-    parts.append(f"{len(up['incidents'])} incident(s), {format_duration(up['downtime_s'])} down")
+        parts.append(f"{len(up['incidents'])} incident(s), {format_duration(up['downtime_s'])} down")
+    else:   # "0 incident(s), 0s down" would read as a clean week
+        parts.append("no uptime check was counted")
     backups = data["backups"]
     if backups is not None:
         last = backups["last_verification"]
