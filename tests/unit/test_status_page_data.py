@@ -45,6 +45,7 @@ def test_windows_older_than_the_data_say_since_when_they_count(day_one):
         assert check["partial"][window] == {"since": NOW - timedelta(minutes=30), "counted": 7}, window
     html = render_status_page(data, reports=[])
     cells = re.findall(r'data-window="(\w+)">([^<]*)<div class="muted since">([^<]*)</div>', html)
+    assert "from tomorrow</span>" in html, "p95 per day: no finished day yet"
     assert [(w, text) for w, _, text in cells] == [("24h", "since 6 Dec 13:30, 7 checks"), ("7d", "since 6 Dec, 7 checks"),
                                                     ("30d", "since 6 Dec, 7 checks"), ("90d", "since 6 Dec, 7 checks")]
 
