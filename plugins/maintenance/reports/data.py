@@ -203,13 +203,22 @@ def today_details(store: ResultsStore, names: list[str], now: datetime) -> dict[
     return found
 
 
+_FIRST_CACHE: dict[tuple[str, str], datetime] = {}
+
+
 def _first_results(store: ResultsStore, by_day: dict[str, dict[date, dict[str, Any]]], first_day: date,
                    names: list[str]) -> dict[str, datetime]:
     """When the checks without a rolled-up result on the page's first day were first checked: the
     page says "since 6 Dec, 7 checks" for a window that began before. Checks with the full history
-    cost no query."""
+    cost no query, and a first result, once found, is kept in the process (it does not change)."""
     newer = [n for n in names if first_day not in by_day[n]]
-    return store.first_checked(newer) if newer else {}
+    unknown = [n for n in newer if (store.url, n) not in _FIRST_CACHE]
+    if unknown:
+        if len(_FIRST_CACHE) > 10_000:
+            _FIRST_CACHE.clear()
+        for name, first in store.first_checked(unknown).items():
+            _FIRST_CACHE[(store.url, name)] = first
+    return {n: _FIRST_CACHE[(store.url, n)] for n in newer if (store.url, n) in _FIRST_CACHE}
 
 
 def check_facts(store: ResultsStore, name: str, now: datetime) -> dict[str, Any]:
