@@ -50,6 +50,14 @@ def test_windows_older_than_the_data_say_since_when_they_count(day_one):
                                                     ("30d", "since 6 Dec, 7 checks"), ("90d", "since 6 Dec, 7 checks")]
 
 
+def test_a_status_page_shorter_than_30_days(day_one):
+    """reports.status_page_days may be 7 to 400."""
+    data = status_page_data(day_one, [Monitored("homepage")], [], now=NOW, days=7)
+    assert set(data["checks"][0]["partial"]) == {"24h", "7d", "30d"}
+    assert data["checks"][0]["partial"]["30d"]["counted"] == 7
+    assert "since 6 Dec, 7 checks" in render_status_page(data, reports=[])
+
+
 def test_full_windows_say_nothing_more(tmp_path):
     store = ResultsStore(f"sqlite:///{tmp_path / 'old.db'}")
     load(store, uptime_rows(["homepage"], days=95, now=NOW - timedelta(minutes=5), stamp=stamp_for(store)))

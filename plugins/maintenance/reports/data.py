@@ -128,7 +128,7 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
             "uptime": {"24h": percent(h24.get("up", 0), h24.get("counted", 0)), "7d": window(7),
                        "30d": window(30), f"{days}d": window(days)},
             "partial": {"24h": partial(now - timedelta(hours=24), h24.get("counted", 0)),
-                        **{f"{n}d": partial(day_start(day_list[-n]), sum(counted[-n:])) for n in (7, 30, days)}},
+                        **{f"{n}d": partial(day_start(day_list[-min(n, days)]), sum(counted[-n:])) for n in (7, 30, days)}},
             "response_ms": last["response_ms"] if last else None,
             "today_p95": details.get("p95_ms"), "tls_days_left": details.get("tls_days_left"),
             "bars": bars,
