@@ -25,6 +25,8 @@ UI_ROUTE = "maintenance-status"
 
 def create_app() -> Any:
     from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
     from fastapi.responses import HTMLResponse, JSONResponse
 
     from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
@@ -47,6 +49,18 @@ def create_app() -> Any:
         config, store = context()
         return status_page_data(store, monitored(config), config.maintenance_windows, now=utcnow(),
                                 days=config.reports.status_page_days)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Any, exc: StarletteHTTPException) -> Any:
+        # A browser without a session (a report link opened from Slack) goes to Airflow's login
+        # and comes back; scripts keep the plain 401.
+        if exc.status_code == 401 and "text/html" in request.headers.get("accept", ""):
+            from urllib.parse import urlencode
+
+            from fastapi.responses import RedirectResponse
+
+            return RedirectResponse(f"/api/v2/auth/login?{urlencode({'next': str(request.url)})}", status_code=307)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(Exception)
     async def unavailable(request: Any, exc: Exception) -> HTMLResponse:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import textwrap
 import time
+from urllib.parse import urlencode
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -124,6 +125,16 @@ def test_status_page_html_when_authenticated(server):
     assert get(server, f"{PREFIX}/checks/unknown", token=server["token"]).status_code == 404
 
 
+def test_a_browser_without_a_session_is_sent_to_the_login_and_back(server):
+    link = f"{server['base']}{PREFIX}/reports/{REPORT}"
+    response = requests.get(link, headers={"Accept": "text/html,application/xhtml+xml"}, allow_redirects=False,
+                            timeout=30)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/api/v2/auth/login?" + urlencode({"next": link})
+    login = requests.get(server["base"] + response.headers["location"], allow_redirects=False, timeout=30)
+    assert login.status_code == 307 and "/auth/login" in login.headers["location"], "Airflow accepts the next URL"
+
+
 def test_reports_are_served_behind_the_login_and_listed(server):
     """The link Slack announces a report with (publish.link_for without link_base) opens it."""
     from maintenance.reports import publish
@@ -156,7 +167,8 @@ needs_chromium = pytest.mark.skipif(chromium() is None, reason="chromium is not 
 def test_chromium_shows_the_status_page_inside_the_airflow_ui(server):
     with Browser(1400, 1000) as browser:
         browser.open(f"{server['base']}{PREFIX}/")
-        assert "Not authenticated" in browser.evaluate("document.body.innerText"), "anonymous: refused"
+        browser.wait_for("location.pathname.startsWith('/auth/login')")   # anonymous: Airflow's login
+        assert browser.evaluate("document.querySelector('#banner')") is None
         browser.set_cookie("_token", server["token"], server["base"])
         browser.open(f"{server['base']}/plugin/maintenance-status")
         frame = "document.querySelector('iframe')"

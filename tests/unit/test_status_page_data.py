@@ -45,8 +45,17 @@ def test_windows_older_than_the_data_say_since_when_they_count(day_one):
         assert check["partial"][window] == {"since": NOW - timedelta(minutes=30), "counted": 7}, window
     html = render_status_page(data, reports=[])
     cells = re.findall(r'data-window="(\w+)">([^<]*)<div class="muted since">([^<]*)</div>', html)
+    assert "from tomorrow</span>" in html, "p95 per day: no finished day yet"
     assert [(w, text) for w, _, text in cells] == [("24h", "since 6 Dec 13:30, 7 checks"), ("7d", "since 6 Dec, 7 checks"),
                                                     ("30d", "since 6 Dec, 7 checks"), ("90d", "since 6 Dec, 7 checks")]
+
+
+def test_a_status_page_shorter_than_30_days(day_one):
+    """reports.status_page_days may be 7 to 400."""
+    data = status_page_data(day_one, [Monitored("homepage")], [], now=NOW, days=7)
+    assert set(data["checks"][0]["partial"]) == {"24h", "7d", "30d"}
+    assert data["checks"][0]["partial"]["30d"]["counted"] == 7
+    assert "since 6 Dec, 7 checks" in render_status_page(data, reports=[])
 
 
 def test_full_windows_say_nothing_more(tmp_path):
@@ -100,11 +109,22 @@ def test_check_page_chart_has_axes_and_a_dot_per_result(day_one):
     steps = {int(b.replace(",", "")) - int(a.replace(",", "")) for a, b in zip(y_labels, y_labels[1:])}
     assert len(steps) == 1, "round, even steps"
     x_labels = re.findall(r'text-anchor="middle">([^<]+)</text>', chart.split('class="x-axis"')[1])
-    assert len(x_labels) == 8 and "00:00" not in x_labels and "06 Dec" in x_labels, x_labels
+    assert x_labels == ["13:10", "13:20", "13:30", "13:40", "13:50", "14:00"], "day one: from an hour before now"
+    assert "7 results, the first at 06 Dec 13:30 UTC;" in html
     dots = re.findall(r"<circle [^>]*><title>([^<]+)</title>", chart)
     assert len(dots) == 7 and dots[3] == "13:45 UTC: 400 ms"
     facts = html.split('id="facts"', 1)[1].split("</div>\n</div>", 1)[0]
     assert "122 ms" in facts and "400 ms" in facts and "42 days" in facts
+
+
+def test_a_full_day_chart_has_three_hourly_ticks_and_the_date_at_midnight(tmp_path):
+    store = ResultsStore(f"sqlite:///{tmp_path / 'day.db'}")
+    load(store, uptime_rows(["homepage"], days=2, now=NOW, stamp=stamp_for(store)))
+    html = render_check_page("homepage", store.response_times("homepage", NOW - timedelta(hours=24)), NOW)
+    chart = html.split('id="response-chart"', 1)[1].split("</svg>", 1)[0]
+    x_labels = re.findall(r'text-anchor="middle">([^<]+)</text>', chart.split('class="x-axis"')[1])
+    assert x_labels == ["15:00", "18:00", "21:00", "06 Dec", "03:00", "06:00", "09:00", "12:00"]
+    assert len(re.findall(r"<circle ", chart)) == 288 and "the first at" not in html
 
 
 def test_report_links_are_the_status_app_never_a_file(tmp_path):

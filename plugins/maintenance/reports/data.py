@@ -128,7 +128,7 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
             "uptime": {"24h": percent(h24.get("up", 0), h24.get("counted", 0)), "7d": window(7),
                        "30d": window(30), f"{days}d": window(days)},
             "partial": {"24h": partial(now - timedelta(hours=24), h24.get("counted", 0)),
-                        **{f"{n}d": partial(day_start(day_list[-n]), sum(counted[-n:])) for n in (7, 30, days)}},
+                        **{f"{n}d": partial(day_start(day_list[-min(n, days)]), sum(counted[-n:])) for n in (7, 30, days)}},
             "response_ms": last["response_ms"] if last else None,
             "today_p95": details.get("p95_ms"), "tls_days_left": details.get("tls_days_left"),
             "bars": bars,
@@ -203,13 +203,22 @@ def today_details(store: ResultsStore, names: list[str], now: datetime) -> dict[
     return found
 
 
+_FIRST_CACHE: dict[tuple[str, str], datetime] = {}
+
+
 def _first_results(store: ResultsStore, by_day: dict[str, dict[date, dict[str, Any]]], first_day: date,
                    names: list[str]) -> dict[str, datetime]:
     """When the checks without a rolled-up result on the page's first day were first checked: the
     page says "since 6 Dec, 7 checks" for a window that began before. Checks with the full history
-    cost no query."""
+    cost no query, and a first result, once found, is kept in the process (it does not change)."""
     newer = [n for n in names if first_day not in by_day[n]]
-    return store.first_checked(newer) if newer else {}
+    unknown = [n for n in newer if (store.url, n) not in _FIRST_CACHE]
+    if unknown:
+        if len(_FIRST_CACHE) > 10_000:
+            _FIRST_CACHE.clear()
+        for name, first in store.first_checked(unknown).items():
+            _FIRST_CACHE[(store.url, name)] = first
+    return {n: _FIRST_CACHE[(store.url, n)] for n in newer if (store.url, n) in _FIRST_CACHE}
 
 
 def check_facts(store: ResultsStore, name: str, now: datetime) -> dict[str, Any]:

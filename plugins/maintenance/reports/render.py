@@ -198,16 +198,21 @@ def nice_step(top: float, ticks: int = 5) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-CHART_MARGIN = {"left": 56, "right": 12, "top": 10, "bottom": 30}
+CHART_MARGIN = {"left": 56, "right": 24, "top": 10, "bottom": 30}
+TICK_STEPS = (timedelta(minutes=10), timedelta(minutes=15), timedelta(minutes=30), timedelta(hours=1),
+              timedelta(hours=2), timedelta(hours=3))
 MAX_DOTS = 600   # above this many points a dot per point is a smear: the line alone is drawn
 
 
 def series_path(series: list[tuple[datetime, float | None, str]], start: datetime, end: datetime,
                 width: int = 900, height: int = 260) -> dict[str, Any]:
     """The drill-down chart of a raw response-time series: plot area, y ticks in ms (round
-    steps from 0), x ticks every 3 hours, a dot per result (with its time and value), failures
-    as red marks on the time axis."""
+    steps from 0), time ticks (about eight), a dot per result (with its time and value), failures
+    as red marks on the time axis. A series younger than the window (day one) starts at its
+    first result (an hour at least), so its points are not squeezed against the right edge."""
     m = CHART_MARGIN
+    if series:
+        start = max(start, min(series[0][0], end - timedelta(hours=1)))
     plot_w, plot_h = width - m["left"] - m["right"], height - m["top"] - m["bottom"]
     span = max(1.0, (end - start).total_seconds())
     known = [ms for _, ms, _ in series if ms is not None]
@@ -227,16 +232,16 @@ def series_path(series: list[tuple[datetime, float | None, str]], start: datetim
         if ms is not None:
             dots.append({"x": x_of(at), "y": y_of(ms), "fail": status == "fail",
                          "label": f"{at:%H:%M} UTC: {ms:,.0f} ms"})
-    first_tick = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    first_tick += timedelta(hours=(3 - first_tick.hour % 3) % 3)
+    every = next((s for s in TICK_STEPS if (end - start) / s <= 9), TICK_STEPS[-1])
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    tick = midnight + every * (int((start - midnight) / every) + 1)
     x_ticks = []
-    tick = first_tick
     while tick <= end:
-        x_ticks.append({"x": x_of(tick), "label": f"{tick:%H:%M}" if tick.hour else f"{tick:%d %b}"})
-        tick += timedelta(hours=3)
+        x_ticks.append({"x": x_of(tick), "label": f"{tick:%H:%M}" if tick.hour or tick.minute else f"{tick:%d %b}"})
+        tick += every
     y_ticks = [{"y": y_of(v), "label": f"{v:,.0f}"} for v in
                (step * i for i in range(int(round(top / step)) + 1))]
     return {"points": " ".join(f"{d['x']},{d['y']}" for d in dots), "dots": dots if len(dots) <= MAX_DOTS else [],
             "fails": fails, "top": max(known) if known else None, "width": width, "height": height,
-            "x_ticks": x_ticks, "y_ticks": y_ticks, "left": m["left"], "right": width - m["right"],
+            "x_ticks": x_ticks, "y_ticks": y_ticks, "left": m["left"], "right": width - m["right"], "start": start,
             "plot_top": m["top"], "bottom": m["top"] + plot_h}
