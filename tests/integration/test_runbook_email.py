@@ -59,9 +59,11 @@ def test_delivery_rates_come_from_the_metrics_api_and_from_stats_when_it_is_refu
     assert query["filter"] == {"AND": [{"attribute": "domain", "comparator": "=",
                                         "values": [{"label": "mg.test.example", "value": "mg.test.example"}]}]}
     assert results["email.delivery"].metrics["bounced_rate"] == 0.03 and world["mailgun"].stats_queries == 0
+    assert results["email.delivery"].evidence["source"] == "Metrics API"
     world["mailgun"].metrics_api = False          # an account without the Metrics API: the deprecated stats
     results = by_check(diagnose_world(world)[0])
     assert results["email.delivery"].metrics["bounced_rate"] == 0.03 and world["mailgun"].stats_queries == 1
+    assert results["email.delivery"].evidence["source"] == "stats API (the Metrics API answered HTTP 403)"
 
 
 def test_unverified_sending_domain(world):

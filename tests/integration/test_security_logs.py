@@ -197,6 +197,10 @@ def test_a_key_that_may_not_read_the_organisation_is_a_warning_saying_what_goes_
     assert (org.status, org.reason, org.critical) == ("warn", "unauthorized", False)
     assert "API access list no longer required" in org.summary and "Organization Read Only" in org.summary
     assert "atlas-private-SECRET" not in org.summary
+    # a key refused by the project itself is not an organisation permission: it fails as it is
+    atlas.private_key = "rotated-SECRET"
+    refused = atlas_org_events(config(), START, NOW, "maintenance_weekly")
+    assert (refused.status, refused.reason) == ("fail", "unauthorized") and "Organization Read Only" not in refused.summary
 
 
 def test_the_stand_in_refuses_event_fields_and_types_the_spec_does_not_have(atlas):

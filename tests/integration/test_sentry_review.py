@@ -10,7 +10,7 @@ import pytest
 
 from maintenance.checks.errors import critical_errors, error_rate, new_issues
 from maintenance.hooks.http_policy import ProviderError
-from maintenance.hooks.sentry import SentryHook
+from maintenance.hooks.sentry import SentryHook, org_not_found
 from servers import LocalServer, json_reply
 
 TOKEN = "sntrys_test_token_abcdef"
@@ -125,6 +125,8 @@ def test_an_organization_this_host_does_not_have_is_named_with_the_host_and_the_
         assert caught.value.status == 404
         assert f"Sentry on {host} has no organization 'acme-eu'" in str(caught.value)
         assert "https://de.sentry.io" in str(caught.value) and "connection 'sentry_api'" in str(caught.value)
+    # asked on the EU host, the hint is the US one
+    assert "in the US region is on https://sentry.io" in org_not_found("de.sentry.io", "acme", "sentry_api")
 
 
 HTML = (200, {"Content-Type": "text/html"}, "<html><body>Sentry is down for maintenance</body></html>")

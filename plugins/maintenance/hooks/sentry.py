@@ -16,6 +16,13 @@ MAX_PAGES = 10
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next";\s*results="true"')
 
 
+def org_not_found(host: str, organization: str, conn_id: str) -> str:
+    """What a 404 for the organization most likely means: it lives in the other region."""
+    other = ("https://sentry.io", "US") if host.startswith("de.") else ("https://de.sentry.io", "EU")
+    return (f"Sentry on {host} has no organization '{organization}' (an organization in the {other[1]} region "
+            f"is on {other[0]}: set it as the host of connection '{conn_id}')")
+
+
 class SentryHook(PolicyHttpHook):
     default_conn_name = "sentry_api"
     default_host = "https://sentry.io"
@@ -47,10 +54,8 @@ class SentryHook(PolicyHttpHook):
             if exc.status != 404:
                 raise
             host = urlsplit(self.base_url or self.default_host).netloc or self.base_url
-            raise ProviderError(exc.reason, f"{exc}; Sentry on {host} has no organization '{self.organization}' "
-                                "(an organization in the EU region is on https://de.sentry.io: set it as the "
-                                f"host of connection '{self.http_conn_id}')", status=exc.status,
-                                conn_id=exc.conn_id, attempts=exc.attempts) from None
+            raise ProviderError(exc.reason, f"{exc}; {org_not_found(host, self.organization, self.http_conn_id)}",
+                                status=exc.status, conn_id=exc.conn_id, attempts=exc.attempts) from None
 
     def issues(self, query: str, stats_period: str = "24h", limit: int = 100) -> list[dict[str, Any]]:
         """Issues matching a search, following the Link header's cursor (bounded)."""

@@ -59,29 +59,31 @@ def check_email_dashboard(config: MaintenanceConfig, context: Any) -> list[Check
         status = status_unreachable(exc, check="email.status", group=em.GROUP, provider=name, url=url)
 
     def rates() -> CheckResult:
+        source = None
         if name == "mailgun":
-            totals = _mailgun_totals(hook, domain)
+            totals, source = _mailgun_totals(hook, domain)
         else:
             totals = em.sendgrid_totals(hook.stats((datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%d")))
-        return em.delivery_rates(totals, name, max_bounce=settings.max_bounce_rate,
+        return em.delivery_rates(totals, name, max_bounce=settings.max_bounce_rate, source=source,
                                  max_complaint=settings.max_complaint_rate, max_failed=settings.max_failed_rate)
 
     return [status, guarded("email.delivery", em.GROUP, name, rates, KEY_REASONS)]
 
 
-def _mailgun_totals(hook: Any, domain: str) -> dict[str, float]:
-    """The Metrics API; the deprecated stats totals when the account has no Metrics API (403/404).
-    A refused key (401) is not retried on the other API: it would be refused there too."""
+def _mailgun_totals(hook: Any, domain: str) -> tuple[dict[str, float], str]:
+    """(totals, which API counted them): the Metrics API; the deprecated stats totals when the
+    account has no Metrics API (403/404). A refused key (401) is not retried on the other API:
+    it would be refused there too."""
     from maintenance.checks.runbooks import email as em
     from maintenance.hooks.http_policy import ProviderError
 
     try:
-        return em.mailgun_metric_totals(hook.metrics(domain))
+        return em.mailgun_metric_totals(hook.metrics(domain)), "Metrics API"
     except ProviderError as exc:
         if exc.status not in (403, 404):
             raise
         log.info("Mailgun Metrics API refused (%s): reading the deprecated stats totals instead", exc)
-        return em.mailgun_totals(hook.stats(domain))
+        return em.mailgun_totals(hook.stats(domain)), f"stats API (the Metrics API answered HTTP {exc.status})"
 
 
 def verify_api_keys(config: MaintenanceConfig, context: Any) -> list[CheckResult]:

@@ -86,9 +86,14 @@ def atlas_org_events(config: MaintenanceConfig, start: datetime, end: datetime, 
         return not_configured(check, "security", "needs what the Atlas project events need (see security.logs.atlas)")
     hook = AtlasHook(config.atlas.conn_id)
     try:
+        org = hook.org_id        # read from the project: a failure here is the key's or the project's
+    except ProviderError as exc:
+        return CheckResult(check=check, group="security", status="fail", reason=exc.reason, provider="atlas",
+                           runbook=runbook, summary=f"the Atlas project's organisation could not be read: {exc}")
+    try:
         events = hook.org_events(_iso(start), _iso(end), event_types=ORG_EVENT_TYPES)
         return judge_atlas_events(events, logs.expected_event_types, project=hook.project_id, runbook=runbook,
-                                  org=hook.org_id)
+                                  org=org)
     except ProviderError as exc:
         denied = exc.status in (401, 403)
         return CheckResult(check=check, group="security", status="warn" if denied else "fail", reason=exc.reason,

@@ -153,12 +153,14 @@ def sendgrid_totals(days: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def delivery_rates(totals: dict[str, float], provider: str, *, max_bounce: float, max_complaint: float,
-                   max_failed: float) -> CheckResult:
+                   max_failed: float, source: str | None = None) -> CheckResult:
+    """source: which of the provider's APIs counted (Mailgun: the Metrics API or the stats fallback)."""
     sent = totals.get("sent", 0)
     rates = {k: (totals.get(k, 0) / sent if sent else 0.0) for k in ("bounced", "complained", "failed", "delivered")}
     metrics = {f"{k}_rate": round(v, 4) for k, v in rates.items()} | {"sent": sent}
     evidence = {"sent_24h": sent, **{k: totals.get(k, 0) for k in ("delivered", "failed", "bounced", "complained")},
-                "thresholds": f"bounce {max_bounce:.1%}, complaint {max_complaint:.2%}, failed {max_failed:.0%}"}
+                "thresholds": f"bounce {max_bounce:.1%}, complaint {max_complaint:.2%}, failed {max_failed:.0%}",
+                **({"source": source} if source else {})}
     for key, limit, reason in (("bounced", max_bounce, "bounce_rate_high"), ("complained", max_complaint,
                                                                            "complaint_rate_high"),
                                ("failed", max_failed, "failed_rate_high")):
