@@ -3,8 +3,8 @@ or Infinity from a provider was written as a bare token, which SQLite's JSON fun
 daily roll-up, the status page) call malformed. Such values are rewritten as null. Postgres
 never stored them (it refused the write), so only SQLite has rows to mend.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 import json
@@ -12,10 +12,10 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 
-# The JSON columns as of 0005: (table, primary key columns, JSON columns).
+# The JSON columns as of 0006: (table, primary key columns, JSON columns).
 JSON_COLUMNS = (
     ("check_results", ("id",), ("metrics", "evidence")),
     ("alert_outbox", ("id",), ("payload",)),
