@@ -620,20 +620,29 @@ class ResultsStore:
 
     def first_result_at(self) -> datetime | None:
         """When the oldest stored result was checked: the project's first day, as far as the
-        store remembers (a period that began before it has no complete record)."""
+        store remembers (a period that began before it has no complete record). Raw results
+        past results.raw_retention_days are pruned once rolled up, so the roll-ups count too."""
         with self.engine.connect() as conn:
-            first = conn.execute(sa.select(sa.func.min(check_results.c.checked_at))).scalar()
-        return _aware(first) if first is not None else None
+            first = _as_datetime(conn.execute(sa.select(sa.func.min(check_results.c.checked_at))).scalar())
+            first_day = conn.execute(sa.select(sa.func.min(check_daily.c.day))).scalar()
+        candidates = [_aware(first)] if first is not None else []
+        if first_day is not None:
+            candidates.append(_day_start(first_day))
+        return min(candidates, default=None)
 
     def first_seen(self, checks: Iterable[str]) -> dict[str, datetime]:
-        """Per named check, when its oldest stored result was checked (checks never stored: absent)."""
+        """Per named check, when it was first checked as far as the store remembers: its oldest raw
+        result, or the start of its oldest rolled-up day once raw rows are pruned (never stored: absent)."""
         names = list(checks)
-        if not names:
-            return {}
-        query = sa.select(check_results.c.check_name, sa.func.min(check_results.c.checked_at)) \
-            .where(check_results.c.check_name.in_(names)).group_by(check_results.c.check_name)
-        with self.engine.connect() as conn:
-            return {name: _aware(first) for name, first in conn.execute(query)}
+        found = self.first_checked(names)
+        if names:
+            query = sa.select(check_daily.c.check_name, sa.func.min(check_daily.c.day)) \
+                .where(check_daily.c.check_name.in_(names)).group_by(check_daily.c.check_name)
+            with self.engine.connect() as conn:
+                for name, day in conn.execute(query):
+                    start = _day_start(day)
+                    found[name] = min(found.get(name, start), start)
+        return found
 
     def latest_per_check(self, since: datetime | None = None, until: datetime | None = None, *,
                          prefixes: Iterable[str] = ()) -> list[dict[str, Any]]:
@@ -1132,7 +1141,7 @@ class ResultsStore:
                 check_daily_done.c.day >= _utc_day(oldest), check_daily_done.c.day <= cutoff.date())).scalars())
         deleted = 0
         for day in days:   # one day per transaction: a long delete would hold SQLite's write lock
-            start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            start = _day_start(day)
             end = min(start + timedelta(days=1), cutoff)
             with self.engine.begin() as conn:
                 deleted += conn.execute(check_results.delete().where(c.checked_at >= start, c.checked_at < end)
@@ -1143,6 +1152,11 @@ class ResultsStore:
 
 def _utc_day(value: datetime) -> date:
     return (value.astimezone(timezone.utc) if value.tzinfo else value).date()
+
+
+def _day_start(value: Any) -> datetime:
+    day = _as_date(value)
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
 def _as_date(value: Any) -> date:

@@ -39,9 +39,22 @@ def env(airflow_db, tmp_path, monkeypatch):
         monkeypatch.setenv("MAINTENANCE_CONFIG", write_config(tmp_path))
         monkeypatch.setenv("AIRFLOW_CONN_ATLAS_API", atlas.connection_json())
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
+        store_url = f"sqlite:///{tmp_path / 'results.db'}"
         monkeypatch.setenv("AIRFLOW_CONN_TEST_RESULTS", json.dumps(
-            {"conn_type": "sqlite", "extra": {"sqlalchemy_url": f"sqlite:///{tmp_path / 'results.db'}"}}))
+            {"conn_type": "sqlite", "extra": {"sqlalchemy_url": store_url}}))
+        installed_long_ago(store_url)
         yield atlas, slack
+
+
+def installed_long_ago(store_url: str) -> None:
+    """One result from before last month: a monthly report of a period before the project's
+    first result is skipped (nothing to report), and these tests read the report."""
+    from datetime import datetime, timedelta, timezone
+
+    from maintenance.results import CheckResult, ResultsStore
+
+    ResultsStore(store_url).record([CheckResult(check="atlas.snapshot_freshness", group="backups", status="ok",
+                                                summary="seed", time=datetime.now(timezone.utc) - timedelta(days=70))])
 
 
 def load(dag_id: str):
