@@ -270,12 +270,12 @@ class Uptime(Strict):
     body_limit: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # issue 16: how often the watcher in the triggerer sweeps the endpoints (0: no watcher; the
     # 5-minute uptime_monitor run is then the only sweep). Below 10 s a slow site's sweeps overlap.
-    watch_interval: Duration = timedelta(seconds=30)
+    watch_interval: Annotated[Duration, at_most(timedelta(hours=1))] = timedelta(seconds=30)
 
     @field_validator("watch_interval")
     @classmethod
     def _watch_interval(cls, value: timedelta) -> timedelta:
-        if timedelta(0) < value < timedelta(seconds=10) or value > timedelta(hours=1):
+        if timedelta(0) < value < timedelta(seconds=10):
             raise ValueError("watch_interval must be 0 (no watcher) or between 10s and 1h")
         return value
 

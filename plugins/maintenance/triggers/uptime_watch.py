@@ -212,7 +212,7 @@ class _Watch:
             m = await self._load()
             config = await asyncio.to_thread(m["get_config"])
             store = await self._store(config)
-            waiting = await asyncio.to_thread(store.undelivered, ids)
+            waiting = await asyncio.to_thread(store.pending_among, ids)
             changes = [c for c in pending["changes"] if c.get("outbox_id") in waiting]
             if changes:
                 log.info("uptime watcher: replaying %d undelivered change(s) of sweep %s after a restart",
