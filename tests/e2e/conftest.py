@@ -37,7 +37,8 @@ def pings():
         yield server
 
 
-def write_config(path: Path, site_url: str, ui_url: str) -> None:
+def write_config(path: Path, site_url: str, ui_url: str, extra: str = "") -> None:
+    """The e2e config; `extra` (YAML, a test module's CONFIG_EXTRA) adds top-level sections."""
     path.write_text(textwrap.dedent(f"""
         site: {{name: e2e.example, url: "{site_url}"}}
         endpoints:
@@ -51,15 +52,18 @@ def write_config(path: Path, site_url: str, ui_url: str) -> None:
         heartbeat:
           slugs: {{uptime_monitor: uptime, maintenance_daily: daily}}
           late_after: {{maintenance_daily: 5s}}
-    """))
+    """) + textwrap.dedent(extra))
 
 
 @pytest.fixture(scope="module")
 def topology(request, site, slack, pings):
-    """Postgres DB + Redis broker + api-server, scheduler, dag-processor, triggerer, Celery worker."""
+    """Postgres DB + Redis broker + api-server, scheduler, dag-processor, triggerer, Celery worker.
+
+    A test module may set CONFIG_EXTRA (YAML sections added to the config) and EXTRA_ENV (more
+    environment for every component)."""
     home = Path(tempfile.mkdtemp(prefix="maint-e2e-"))
     topology = Topology(home)
-    write_config(home / "maintenance.yaml", site.url, topology.base_url)
+    write_config(home / "maintenance.yaml", site.url, topology.base_url, getattr(request.module, "CONFIG_EXTRA", ""))
     failed_before = request.session.testsfailed
     started = time.monotonic()
     broken = False
@@ -68,6 +72,7 @@ def topology(request, site, slack, pings):
             "MAINTENANCE_CONFIG": str(home / "maintenance.yaml"),
             "AIRFLOW_CONN_SLACK_ALERTS": slack.connection_json(),
             "AIRFLOW_CONN_HEARTBEAT": json.dumps({"conn_type": "http", "host": f"{pings.url}/ping/e2e-key"}),
+            **getattr(request.module, "EXTRA_ENV", {}),
         })
         report(f"[e2e] topology up in {time.monotonic() - started:.1f}s "
               f"(db {topology.db_name}, redis db {topology.redis_db}, logs {topology.logs})")
