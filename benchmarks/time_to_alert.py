@@ -147,7 +147,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="time-to-alert-"))
     airflow_home = home / "airflow"
     config = home / "maintenance.yaml"
-    endpoints = "\n".join(f'  - {{name: {n}, url: "{site_server.url}/{n}", group: {n}, critical: true, '
+    endpoints = "\n".join(f'  - {{name: {n}, url: "{site_server.url}/{n}", group: other, critical: true, '
                           f'conditions: ["[STATUS] == 200"]}}' for n in names)
     config.write_text(f'site: {{name: bench.local, url: "{site_server.url}/outage-1"}}\n'
                       f"endpoints:\n{endpoints}\n" + textwrap.dedent(f"""\
@@ -177,7 +177,12 @@ def main() -> int:
     error = None
     busy = "select count(*) from dag_run where state in ('queued', 'running')"
     try:
-        wait("every component healthy", lambda: healthy(base), 600, 2)
+        def up() -> bool:
+            if make.poll() is not None:
+                raise RuntimeError(f"make run exited with {make.returncode}: {log_path.read_text()[-800:]}")
+            return healthy(base)
+
+        wait("every component healthy", up, 600, 2)
         print(f"healthy after {time.monotonic() - t_begin:.0f} s")
         swept = "select count(*) from check_results where run_id like 'watcher\\_\\_%' escape '\\'"
         wait("the watcher's first stored sweep", lambda: (query(results_db, swept) or [(0,)])[0][0] > 0, 300, 2)

@@ -59,8 +59,8 @@ def write_config(path: Path, site_url: str, ui_url: str, extra: str = "") -> Non
 def topology(request, site, slack, pings):
     """Postgres DB + Redis broker + api-server, scheduler, dag-processor, triggerer, Celery worker.
 
-    A test module may set CONFIG_EXTRA (YAML sections added to the config) and EXTRA_ENV (more
-    environment for every component)."""
+    A test module may set CONFIG_EXTRA (YAML sections added to the config), EXTRA_ENV (more
+    environment for every component) and UNPAUSE (the DAGs it runs; default below)."""
     home = Path(tempfile.mkdtemp(prefix="maint-e2e-"))
     topology = Topology(home)
     write_config(home / "maintenance.yaml", site.url, topology.base_url, getattr(request.module, "CONFIG_EXTRA", ""))
@@ -76,8 +76,9 @@ def topology(request, site, slack, pings):
         })
         report(f"[e2e] topology up in {time.monotonic() - started:.1f}s "
               f"(db {topology.db_name}, redis db {topology.redis_db}, logs {topology.logs})")
-        api.wait_for_dags({"uptime_monitor", "maintenance_daily", "airflow_db_cleanup"})
-        for dag_id in ("uptime_monitor", "maintenance_daily", "airflow_db_cleanup"):
+        unpause = getattr(request.module, "UNPAUSE", ("uptime_monitor", "maintenance_daily", "airflow_db_cleanup"))
+        api.wait_for_dags(set(unpause))
+        for dag_id in unpause:
             api.unpause(dag_id)
     except BaseException:
         broken = True

@@ -2,8 +2,11 @@
 topology's triggerer, its events running uptime_monitor on a Celery worker, Postgres, Redis.
 
 Its own topology (conftest.py): the watcher sweeps every 10 s (the config's floor); the e2e
-config pages on the first failing sweep and recovers on the first good one. A killed triggerer's trigger
-goes to the restarted one once the dead one's heartbeat is 10 s old (Airflow's default: 30 s).
+config pages on the first failing sweep and recovers on the first good one. The scheduler
+creates runs on its own here (asset-triggered runs need use_job_schedule, so the 5-minute cron
+runs too: it shares the alert state, so the counts below hold whichever path judged first).
+A killed triggerer's trigger goes to the restarted one once the dead one's heartbeat is 10 s
+old (Airflow's default: 30 s).
 The tests run in file order and count only the Slack messages that arrived during them.
 """
 
@@ -21,7 +24,9 @@ pytestmark = pytest.mark.e2e
 
 WATCH_INTERVAL_S = 10
 CONFIG_EXTRA = f"uptime: {{watch_interval: {WATCH_INTERVAL_S}s}}\n"
-EXTRA_ENV = {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10"}
+EXTRA_ENV = {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",     # else no asset-triggered run either
+             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10"}
+UNPAUSE = (UPTIME,)
 
 def watcher_sweeps(topology) -> set[str]:
     """Run ids of the watcher's stored sweeps (watcher__<start>)."""
@@ -56,7 +61,7 @@ def test_outage_pages_once_across_a_triggerer_kill_and_recovers_once(topology, s
     started = time.time()
     wait_for("FAILING api-health", lambda: slack.count("FAILING api-health", since=before) >= 1, 120)
     report(f"[e2e] watcher: FAILING in Slack {time.time() - started:.1f}s after the endpoint went down "
-           f"(watch interval {WATCH_INTERVAL_S}s, 2 failing sweeps)")
+           f"(watch interval {WATCH_INTERVAL_S}s, paged on the first failing sweep)")
     settle(topology)
     assert open_incidents(topology) == {"api-health"}
 
@@ -78,8 +83,9 @@ def test_outage_pages_once_across_a_triggerer_kill_and_recovers_once(topology, s
     assert new.count("FAILING api-health") == 1 and new.count("RECOVERED api-health") == 1, new
     assert "FAILING home" not in new and "STILL FAILING" not in new, new
     assert open_incidents(topology) == set()
-    # One asset event per change (the failure, the recovery): none per failing sweep, none replayed.
-    assert asset_events(topology) - events_before == 2
+    # At most one asset event per change (the failure, the recovery; fewer if a 5-minute run saw
+    # one first): none per failing sweep, none replayed after the restart.
+    assert asset_events(topology) - events_before <= 2
     runs = [r for r in api.call("GET", f"/dags/{UPTIME}/dagRuns", params={"limit": 100})["dag_runs"]
             if r["run_type"] == "asset_triggered"]
     assert runs and all(r["state"] in ("success", "failed") for r in runs), runs
@@ -88,8 +94,9 @@ def test_outage_pages_once_across_a_triggerer_kill_and_recovers_once(topology, s
 def test_stopped_watcher_is_paged_by_the_five_minute_run(topology, site, slack):
     """The triggerer is down: the 5-minute run's uptime.watcher check pages once, and recovers.
 
-    The topology runs no cron (use_job_schedule off), so the run is triggered through the REST
-    API: the same full sweep as a scheduled run (only an asset-triggered run is different)."""
+    Rather than wait up to 5 minutes for the cron, the run is triggered through the REST API: the
+    same full sweep as a scheduled run (only an asset-triggered run is different). A cron run
+    that comes first pages instead; either way the page is one."""
     api = topology.api
     site.set(home="ok", api="ok")
     settle(topology)
