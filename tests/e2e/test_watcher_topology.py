@@ -7,7 +7,8 @@ creates runs on its own here (asset-triggered runs need use_job_schedule, so the
 runs too: it shares the alert state, so the counts below hold whichever path judged first).
 A killed triggerer's trigger goes to the restarted one once the dead one's heartbeat is 10 s
 old (Airflow's default: 30 s).
-The tests run in file order and count only the Slack messages that arrived during them.
+One test (one topology start, one triggerer restart): it counts only the Slack messages that
+arrived during it.
 """
 
 from __future__ import annotations
@@ -50,7 +51,15 @@ def settle(topology) -> None:
     wait_until_all_delivered(topology)
 
 
-def test_outage_pages_once_across_a_triggerer_kill_and_recovers_once(topology, site, slack):
+def test_watcher_pages_once_across_a_triggerer_kill_and_is_itself_watched(topology, site, slack):
+    """An outage seen by the watcher: one FAILING; the triggerer killed mid-outage (SIGKILL) and
+    down for 3 intervals, so the 5-minute run's uptime.watcher check pages that the watcher is
+    stopped; the triggerer restarted: no second FAILING; the endpoint back: one RECOVERED; the
+    next 5-minute run: uptime.watcher recovered.
+
+    Rather than wait up to 5 minutes for the cron, "the 5-minute run" is triggered through the
+    REST API: the same full sweep as a scheduled run (only an asset-triggered run differs). A
+    cron run that comes first does the same, and the counts below still hold."""
     api = topology.api
     site.set(home="ok", api="ok")
     wait_for("the watcher's first sweep", lambda: watcher_sweeps(topology), 120, interval=1)
@@ -65,23 +74,41 @@ def test_outage_pages_once_across_a_triggerer_kill_and_recovers_once(topology, s
     settle(topology)
     assert open_incidents(topology) == {"api-health"}
 
-    # A crash mid-outage: the trigger is restarted by the new triggerer, finds the open alert in
-    # the results store and its last sweep in the asset state store, and keeps quiet.
+    # A crash mid-outage. Once the newest sample is older than 3 intervals, the 5-minute run
+    # pages that the watcher has stopped (and, sweeping api-health itself, does not page it again).
     topology.kill("triggerer")
     killed = time.time()
+    time.sleep(3 * WATCH_INTERVAL_S + 2)
+    run_id = api.trigger(UPTIME)
+    assert api.wait_for_run(UPTIME, run_id)["state"] == "failed"
+    wait_for("FAILING uptime.watcher", lambda: slack.count("FAILING uptime.watcher", since=before) >= 1, 60)
+    report(f"[e2e] watcher stopped: paged {time.time() - killed:.1f}s after the triggerer was killed")
+    settle(topology)
+    assert open_incidents(topology) == {"api-health", "uptime.watcher"}
+
+    # Restarted: the trigger finds the open alert in the results store and its last sweep in the
+    # asset state store, sweeps at once and keeps quiet.
+    restarted = time.time()
     topology.start("triggerer")
     wait_for("two watcher sweeps of the failing endpoint after the restart",
-             lambda: len([t for t in site.failures("/api/health") if t > killed]) >= 2, 120, interval=1)
+             lambda: len([t for t in site.failures("/api/health") if t > restarted]) >= 2, 120, interval=1)
     settle(topology)
-    assert slack.count("FAILING", since=before) == 1, slack.texts(before)
-    assert open_incidents(topology) == {"api-health"}
+    assert open_incidents(topology) == {"api-health", "uptime.watcher"}
 
     site.set(api="ok")
     wait_for("RECOVERED api-health", lambda: slack.count("RECOVERED api-health", since=before) >= 1, 120)
     settle(topology)
-    new = "\n".join(slack.texts(since=before))
-    assert new.count("FAILING api-health") == 1 and new.count("RECOVERED api-health") == 1, new
+    run_id = api.trigger(UPTIME)
+    assert api.wait_for_run(UPTIME, run_id)["state"] == "success"
+    wait_for("RECOVERED uptime.watcher", lambda: slack.count("RECOVERED uptime.watcher", since=before) >= 1, 60)
+    settle(topology)
+
+    texts = slack.texts(since=before)
+    new = "\n".join(texts)
+    for check in ("api-health", "uptime.watcher"):
+        assert new.count(f"FAILING {check}") == 1 and new.count(f"RECOVERED {check}") == 1, new
     assert "FAILING home" not in new and "STILL FAILING" not in new, new
+    assert any("uptime.watcher" in t and "triggerer is down" in t for t in texts), texts
     assert open_incidents(topology) == set()
     # At most one asset event per change (the failure, the recovery; fewer if a 5-minute run saw
     # one first): none per failing sweep, none replayed after the restart.
@@ -89,37 +116,3 @@ def test_outage_pages_once_across_a_triggerer_kill_and_recovers_once(topology, s
     runs = [r for r in api.call("GET", f"/dags/{UPTIME}/dagRuns", params={"limit": 100})["dag_runs"]
             if r["run_type"] == "asset_triggered"]
     assert runs and all(r["state"] in ("success", "failed") for r in runs), runs
-
-
-def test_stopped_watcher_is_paged_by_the_five_minute_run(topology, site, slack):
-    """The triggerer is down: the 5-minute run's uptime.watcher check pages once, and recovers.
-
-    Rather than wait up to 5 minutes for the cron, the run is triggered through the REST API: the
-    same full sweep as a scheduled run (only an asset-triggered run is different). A cron run
-    that comes first pages instead; either way the page is one."""
-    api = topology.api
-    site.set(home="ok", api="ok")
-    settle(topology)
-    before = len(slack.messages)
-    topology.kill("triggerer")
-    stopped = time.time()
-    time.sleep(3 * WATCH_INTERVAL_S + 2)    # the newest sample is now older than 3 intervals
-    run_id = api.trigger(UPTIME)
-    assert api.wait_for_run(UPTIME, run_id)["state"] == "failed"
-    wait_for("FAILING uptime.watcher", lambda: slack.count("FAILING uptime.watcher", since=before) >= 1, 60)
-    report(f"[e2e] watcher stopped: paged {time.time() - stopped:.1f}s after the triggerer died")
-    settle(topology)
-    paged = [text for text in slack.texts(since=before) if "uptime.watcher" in text]
-    assert len(paged) == 1 and "triggerer is down" in paged[0], paged
-
-    topology.start("triggerer")
-    restarted = time.time()
-    wait_for("the watcher sweeping again",
-             lambda: any(t > restarted for t, path, _ in site.answers if path == "/api/health"), 120, interval=1)
-    time.sleep(1)                           # its results stored (one transaction after the answers)
-    run_id = api.trigger(UPTIME)
-    assert api.wait_for_run(UPTIME, run_id)["state"] == "success"
-    wait_for("RECOVERED uptime.watcher", lambda: slack.count("RECOVERED uptime.watcher", since=before) >= 1, 60)
-    settle(topology)
-    new = "\n".join(slack.texts(since=before))
-    assert new.count("FAILING uptime.watcher") == 1 and new.count("RECOVERED uptime.watcher") == 1, new
