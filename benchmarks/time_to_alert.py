@@ -120,6 +120,17 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
 
 
+def quiet_resets(server: LocalServer) -> None:
+    """A client closing its keep-alive connection (reset by peer) is no error worth a traceback."""
+    default = server.httpd.handle_error
+
+    def handle_error(request, address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionResetError):
+            default(request, address)
+
+    server.httpd.handle_error = handle_error
+
+
 def task_log_bytes(logs: Path) -> dict[str, int]:
     """Bytes of task logs per DAG (AIRFLOW_HOME/logs/dag_id=<dag>/...)."""
     return {d.name.removeprefix("dag_id="): sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
@@ -143,6 +154,8 @@ def main() -> int:
     site = Site()
     site_server = LocalServer(site).__enter__()
     slack = Slack().__enter__()
+    quiet_resets(site_server)
+    quiet_resets(slack.server)
     names = [f"outage-{n}" for n in range(1, OUTAGES + 1)] + ["flapping"]
     home = Path(tempfile.mkdtemp(prefix="time-to-alert-"))
     airflow_home = home / "airflow"
@@ -224,7 +237,7 @@ def main() -> int:
                 "pages": slack.count("FAILING", name), "recoveries": slack.count("RECOVERED", name)})
             print(f"  {outages[-1]}")
         runs = query(db, "select run_type, count(*) from dag_run where dag_id = ? group by run_type", UPTIME)
-        print(f"uptime_monitor runs so far by type: {dict(runs)}; flapping answers: {site.flap_requests}")
+        print(f"uptime_monitor runs so far by type: {dict(runs)}; requests to /flapping: {site.flap_requests}")
 
         # -- steady minutes ---------------------------------------------------------------------
         wait("uptime_monitor idle", lambda: query(db, busy + " and dag_id = ?", UPTIME) == [(0,)], 120, 1)
