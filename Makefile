@@ -34,6 +34,7 @@ benchmark: install   # programs, not tests: each prints ratios and ends with one
 	$(PY) benchmarks/dependency_scan.py
 	$(PY) benchmarks/dag_parse.py
 	$(PY) benchmarks/footprint.py    # starts `make run` on a free port: idle memory, one uptime_monitor run, one Ctrl-C
+	$(PY) benchmarks/time_to_alert.py   # `make run` with the uptime watcher, ~17 min: outages to Slack, flapping, steady cost
 
 clean:
 	rm -rf .airflow .pytest_cache

@@ -37,7 +37,8 @@ def pings():
         yield server
 
 
-def write_config(path: Path, site_url: str, ui_url: str, late_after: str) -> None:
+def write_config(path: Path, site_url: str, ui_url: str, late_after: str, extra: str = "") -> None:
+    """The e2e config; `extra` (YAML, a test module's CONFIG_EXTRA) adds top-level sections."""
     path.write_text(textwrap.dedent(f"""
         site: {{name: e2e.example, url: "{site_url}"}}
         endpoints:
@@ -51,17 +52,21 @@ def write_config(path: Path, site_url: str, ui_url: str, late_after: str) -> Non
         heartbeat:
           slugs: {{uptime_monitor: uptime, maintenance_daily: daily}}
           late_after: {late_after}
-    """))
+    """) + textwrap.dedent(extra))
 
 
 @pytest.fixture(scope="module")
 def topology(request, site, slack, pings):
-    """Postgres DB + Redis broker + api-server, scheduler, dag-processor, triggerer, Celery worker."""
+    """Postgres DB + Redis broker + api-server, scheduler, dag-processor, triggerer, Celery worker.
+
+    A test module may set CONFIG_EXTRA (YAML sections added to the config), EXTRA_ENV (more
+    environment for every component) and UNPAUSE (the DAGs it runs; default below)."""
     home = Path(tempfile.mkdtemp(prefix="maint-e2e-"))
     topology = Topology(home)
     # A test module may set LATE_AFTER (the config's heartbeat.late_after) for its topology.
     late_after = getattr(request.module, "LATE_AFTER", "{maintenance_daily: 5s}")
-    write_config(home / "maintenance.yaml", site.url, topology.base_url, late_after)
+    write_config(home / "maintenance.yaml", site.url, topology.base_url, late_after,
+                 getattr(request.module, "CONFIG_EXTRA", ""))
     failed_before = request.session.testsfailed
     started = time.monotonic()
     broken = False
@@ -70,11 +75,13 @@ def topology(request, site, slack, pings):
             "MAINTENANCE_CONFIG": str(home / "maintenance.yaml"),
             "AIRFLOW_CONN_SLACK_ALERTS": slack.connection_json(),
             "AIRFLOW_CONN_HEARTBEAT": json.dumps({"conn_type": "http", "host": f"{pings.url}/ping/e2e-key"}),
+            **getattr(request.module, "EXTRA_ENV", {}),
         })
         report(f"[e2e] topology up in {time.monotonic() - started:.1f}s "
               f"(db {topology.db_name}, redis db {topology.redis_db}, logs {topology.logs})")
-        api.wait_for_dags({"uptime_monitor", "maintenance_daily", "airflow_db_cleanup"})
-        for dag_id in ("uptime_monitor", "maintenance_daily", "airflow_db_cleanup"):
+        unpause = getattr(request.module, "UNPAUSE", ("uptime_monitor", "maintenance_daily", "airflow_db_cleanup"))
+        api.wait_for_dags(set(unpause))
+        for dag_id in unpause:
             api.unpause(dag_id)
     except BaseException:
         broken = True

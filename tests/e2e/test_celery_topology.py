@@ -19,6 +19,11 @@ from figures import report
 
 pytestmark = pytest.mark.e2e
 
+# The 5-minute run's path alone: these tests steer single answers of the site (a slow answer
+# meant for the uptime task) that a watcher sweeping beside them could take first. The watcher
+# has its own topology: test_watcher_topology.py.
+CONFIG_EXTRA = "uptime: {watch_interval: 0}\n"
+
 UPTIME, DAILY, CLEANUP = "uptime_monitor", "maintenance_daily", "airflow_db_cleanup"
 
 
