@@ -968,22 +968,20 @@ class ResultsStore:
         c = check_results.c
         flags = [sa.case((c.checked_at >= start, 1), else_=0).label(f"w{i}") for i, start in enumerate(starts)]
         with self.engine.connect() as conn:
-            if whole:
+            if whole:   # summed in the database: one row per check, columns per window and count
                 h = check_hourly.c
-                query = sa.select(h.check_name, h.hour, h.counted, h.up, h.down, h.maintenance, h.skipped).where(
-                    h.hour >= whole[0], h.hour <= whole[-1])
+                keys = list(empty)
+                sums = [sa.func.sum(sa.case((h.hour >= start, h[key]), else_=0)) for start in starts for key in keys]
+                query = sa.select(h.check_name, *sums).where(h.hour.in_(whole)).group_by(h.check_name)
                 if names is not None:
                     query = query.where(h.check_name.in_(names))
-                usable = set(whole)
                 for row in conn.execute(query):
-                    hour = _aware(_as_datetime(row.hour))
-                    if hour not in usable:
-                        continue
-                    for window, start in windows.items():
-                        if hour >= start:
-                            counts = found[window].setdefault(row.check_name, dict(empty))
-                            for key in empty:
-                                counts[key] += getattr(row, key)
+                    for index, window in enumerate(windows):
+                        values = row[1 + index * len(keys):1 + (index + 1) * len(keys)]
+                        if any(values):
+                            counts = found[window].setdefault(row[0], dict(empty))
+                            for key, value in zip(keys, values):
+                                counts[key] += int(value)
             for first, last in spans:
                 # status IN (all four): lets the (check_name, status, checked_at, in_maintenance)
                 # index answer from the index alone, one range per check and status.
@@ -1102,8 +1100,10 @@ class ResultsStore:
         if newest_failures is not None:
             # The newest failures' ids first (index only), then the incident query over those:
             # an ORDER BY time ... LIMIT would walk the time index through every success.
+            # The times are only sorted: left as the driver returns them (SQLite's text sorts as the
+            # time does), not parsed into thousands of datetimes.
             with self.engine.connect() as conn:
-                found_ids = conn.execute(sa.select(c.id, c.checked_at).where(*where)).all()
+                found_ids = conn.execute(sa.select(c.id, sa.type_coerce(c.checked_at, sa.String)).where(*where)).all()
             found_ids.sort(key=lambda r: r[1], reverse=True)
             where = [c.id.in_([r[0] for r in found_ids[:newest_failures]])]
         failures = sa.select(c.check_name, c.checked_at, c.reason, c.summary).where(*where).subquery("failures")
