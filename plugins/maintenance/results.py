@@ -1099,11 +1099,23 @@ class ResultsStore:
             where.append(c.check_name.in_(list(checks)))
         if newest_failures is not None:
             # The newest failures' ids first (index only), then the incident query over those:
-            # an ORDER BY time ... LIMIT would walk the time index through every success.
-            # The times are only sorted: left as the driver returns them (SQLite's text sorts as the
-            # time does), not parsed into thousands of datetimes.
+            # an ORDER BY time ... LIMIT would walk the time index through every success. Read
+            # newest first, a day, then twice as far back each time, until more than
+            # newest_failures are found or `since` is reached: with a sample every 30 s, 14 days
+            # hold thousands of failures, the newest few hundred are in the last day or two.
+            # The times are only sorted: left as the driver returns them (SQLite's text sorts as
+            # the time does), not parsed into datetimes.
+            found_ids: list[Any] = []
+            upper, span = None, timedelta(days=1)
+            lower = max(since, (until or utcnow()) - span)
             with self.engine.connect() as conn:
-                found_ids = conn.execute(sa.select(c.id, sa.type_coerce(c.checked_at, sa.String)).where(*where)).all()
+                while True:
+                    chunk = [*where, c.checked_at >= lower] + ([c.checked_at < upper] if upper is not None else [])
+                    found_ids += conn.execute(sa.select(c.id, sa.type_coerce(c.checked_at, sa.String)).where(*chunk)).all()
+                    if len(found_ids) > newest_failures or lower <= since:
+                        break
+                    upper, span = lower, span * 2
+                    lower = max(since, lower - span)
             found_ids.sort(key=lambda r: r[1], reverse=True)
             where = [c.id.in_([r[0] for r in found_ids[:newest_failures]])]
         failures = sa.select(c.check_name, c.checked_at, c.reason, c.summary).where(*where).subquery("failures")

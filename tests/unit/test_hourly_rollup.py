@@ -91,3 +91,25 @@ def test_old_hourly_rollups_are_deleted(tmp_path):
     with store.engine.connect() as conn:
         oldest = conn.execute(sa.select(sa.func.min(check_hourly_done.c.hour))).scalar()
     assert oldest.replace(tzinfo=UTC) >= NOW - timedelta(days=3, hours=1)
+
+
+def test_the_newest_incidents_are_the_same_when_read_a_day_at_a_time(results_url):
+    """incidents(newest_failures=N) reads the failures newest day first, widening back: the same
+    incidents as reading all 14 days, but the oldest one, left out when it may be cut."""
+    store = ResultsStore(results_url)
+    rng = random.Random(11)
+    history, at = [], NOW - timedelta(days=15)
+    while at < NOW:
+        history.append(CheckResult(check="api", status="fail" if rng.random() < 0.15 else "ok", summary="s",
+                                   reason="timeout", time=at))
+        at += timedelta(minutes=20)
+    store.record(history)
+    since = NOW - timedelta(days=14)
+    everything = store.incidents(since, ["api"])
+    failures = sum(i["failures"] for i in everything)
+    assert failures > 100
+    for newest in (5, 40, failures - 1, failures, failures + 10):   # 40: four days back, three reads
+        got = store.incidents(since, ["api"], newest_failures=newest)
+        assert got and got == [i for i in everything if i["start"] >= got[0]["start"]], newest
+        assert sum(i["failures"] for i in got) <= newest, newest
+        assert (got == everything) == (newest >= failures), newest
