@@ -1244,23 +1244,6 @@ def _utc_day(value: datetime) -> date:
     return (value.astimezone(timezone.utc) if value.tzinfo else value).date()
 
 
-def _add_counts(counts: dict[str, int], status: str, in_maintenance: bool, count: int) -> None:
-    """Add `count` results of one status to {counted, up, down, maintenance, skipped} (ACCOUNTING)."""
-    if status == "skipped":
-        counts["skipped"] += count
-    elif in_maintenance:
-        counts["maintenance"] += count
-    else:
-        counts["counted"] += count
-        counts["down" if status == "fail" else "up"] += count
-
-
-def _hour(value: datetime) -> datetime:
-    """The start of the UTC hour a time falls in (aware)."""
-    value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return value.replace(minute=0, second=0, microsecond=0)
-
-
 def _as_date(value: Any) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
@@ -1276,6 +1259,23 @@ def _quantile(ordered: list[float], q: float) -> float | None:
         return None
     index = min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))
     return ordered[index]
+
+
+def _add_counts(counts: dict[str, int], status: str, in_maintenance: bool, count: int) -> None:
+    """Add `count` results of one status to {counted, up, down, maintenance, skipped} (ACCOUNTING)."""
+    if status == "skipped":
+        counts["skipped"] += count
+    elif in_maintenance:
+        counts["maintenance"] += count
+    else:
+        counts["counted"] += count
+        counts["down" if status == "fail" else "up"] += count
+
+
+def _hour(value: datetime) -> datetime:
+    """The start of the UTC hour a time falls in (aware)."""
+    value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value.replace(minute=0, second=0, microsecond=0)
 
 
 CLAIM_STALE_AFTER = timedelta(minutes=10)   # a sender that died mid-send releases its claim
