@@ -9,7 +9,8 @@ For SQLite (a file) and Postgres (a throw-away database on 127.0.0.1:5432, dropp
    tests/report_fixtures.py, written with executemany / COPY), then one last sweep through
    ResultsStore.record() as uptime_monitor writes it;
 2. roll up the finished days once (what maintenance_daily does each night; measured apart);
-3. time status_page_data() `repeat` times: median and p95 (target p95 <= 300 ms); the rolled-up
+3. time status_page_data() `repeat` times: median and p95 (target p95 <= 300 ms) after a first
+   request measured apart (first_request_ms: it rolls up the last day's hours); the rolled-up
    days are cached in the process until a day is rolled up again, as the API server does, so
    the first request after a roll-up is measured apart (uncached_p95_ms);
 4. time report_data("monthly") (the monthly report's queries, 30 days x every check);
@@ -91,7 +92,9 @@ def run(label: str, url: str, args: argparse.Namespace, now: datetime) -> dict[s
     with store.engine.connect() as conn:
         kept = conn.execute(sa.select(sa.func.count()).select_from(check_results)).scalar()
     windows = [MaintenanceWindow(start=now + timedelta(days=2), duration=timedelta(hours=1), reason="bench")]
+    started = time.perf_counter()   # the first request: rolls up the last day's hours, reads today's samples
     status_page_data(store, checks, windows, now=now, days=args.days)   # warm-up (connection pool, caches)
+    first_ms = (time.perf_counter() - started) * 1000
     times = []
     for _ in range(args.repeat):
         started = time.perf_counter()
@@ -116,10 +119,11 @@ def run(label: str, url: str, args: argparse.Namespace, now: datetime) -> dict[s
     p50_ms, p95_ms = statistics.median(times), p95(times)
     print(f"{label:9s} rows {rows:,} (raw kept {kept:,}, pruned {pruned:,} in {prune_s:.1f} s)  load {load_s:6.1f} s"
           f"  rollup {rollup_s:6.1f} s  status page p50 {p50_ms:6.1f} ms"
-          f"  p95 {p95_ms:6.1f} ms (uncached rollups: p95 {p95(cold):6.1f} ms)  monthly report queries {statistics.median(reports):5.2f} s"
+          f"  p95 {p95_ms:6.1f} ms (uncached rollups: p95 {p95(cold):6.1f} ms; first request {first_ms:6.1f} ms)  monthly report queries {statistics.median(reports):5.2f} s"
           f"  raw GROUP BY baseline {base * 1000:7.1f} ms ({base * 1000 / p50_ms:.1f}x the page's p50)", flush=True)
     store.engine.dispose()
     return {"rows": rows, "raw_rows_kept": kept, "pruned": pruned, "prune_s": round(prune_s, 1), "p50_ms": round(p50_ms, 1), "p95_ms": round(p95_ms, 1), "uncached_p95_ms": round(p95(cold), 1),
+            "first_request_ms": round(first_ms, 1),
             "report_s": round(statistics.median(reports), 3), "rollup_s": round(rollup_s, 1),
             "load_s": round(load_s, 1), "baseline_ms": round(base * 1000, 1),
             "baseline_ratio": round(base * 1000 / p50_ms, 1)}
@@ -144,7 +148,7 @@ def main() -> None:
                rows=sqlite["rows"], sqlite_p50_ms=sqlite["p50_ms"], sqlite_p95_ms=sqlite["p95_ms"],
                postgres_p50_ms=None, postgres_p95_ms=None, report_sqlite_s=sqlite["report_s"], report_postgres_s=None,
                sqlite_rollup_s=sqlite["rollup_s"], sqlite_baseline_ratio=sqlite["baseline_ratio"],
-               sqlite_uncached_p95_ms=sqlite["uncached_p95_ms"])
+               sqlite_uncached_p95_ms=sqlite["uncached_p95_ms"], sqlite_first_request_ms=sqlite["first_request_ms"])
     if not args.no_postgres:
         name = f"reports_bench_{int(time.time())}"
         admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
@@ -154,7 +158,7 @@ def main() -> None:
             pg = run("postgres", PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", args, now)
             out.update(postgres_p50_ms=pg["p50_ms"], postgres_p95_ms=pg["p95_ms"], report_postgres_s=pg["report_s"],
                        postgres_rollup_s=pg["rollup_s"], postgres_baseline_ratio=pg["baseline_ratio"],
-                       postgres_uncached_p95_ms=pg["uncached_p95_ms"])
+                       postgres_uncached_p95_ms=pg["uncached_p95_ms"], postgres_first_request_ms=pg["first_request_ms"])
         finally:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -240,6 +240,31 @@ check_daily_done = sa.Table(
     sa.Column("rolled_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# The last day's counts per check and UTC hour (migration 0007): with a result every 30 s, the
+# status page's "today" and "last 24 h" would count up to 144,000 raw rows per request; it counts
+# the finished hours from here and only the raw remainder (the hour under way, the hour a window
+# starts in). Rolled up on read (`roll_up_hours`); check_hourly_done marks the hours rolled up,
+# empty ones too, and record() re-opens an hour that gets a result after all.
+check_hourly = sa.Table(
+    "check_hourly", metadata,
+    sa.Column("check_name", sa.String(200), primary_key=True),
+    sa.Column("hour", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("counted", sa.Integer, nullable=False, default=0),      # not skipped, not in maintenance
+    sa.Column("up", sa.Integer, nullable=False, default=0),           # ok + warn
+    sa.Column("down", sa.Integer, nullable=False, default=0),         # fail
+    sa.Column("maintenance", sa.Integer, nullable=False, default=0),
+    sa.Column("skipped", sa.Integer, nullable=False, default=0),
+)
+
+check_hourly_done = sa.Table(
+    "check_hourly_done", metadata,
+    sa.Column("hour", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("rolled_at", sa.DateTime(timezone=True), nullable=False),
+)
+HOUR = timedelta(hours=1)
+HOUR_SETTLE = timedelta(minutes=10)   # an hour is rolled up this long after it ends (late writes)
+HOURLY_KEEP = timedelta(days=3)       # hourly rows older than this are deleted when hours are rolled up
+
 
 def json_safe(value: Any) -> Any:
     """`value` as JSON can hold it and read it back: NaN and +-Infinity (which json.dumps writes
@@ -342,12 +367,16 @@ class ResultsStore:
         if rows:
             today = utcnow().date()
             late = {d for d in {_utc_day(r["checked_at"]) for r in rows} if d < today}
+            hours = sorted({_hour(r["checked_at"]) for r in rows})
 
             def write(target: sa.Connection) -> None:
                 target.execute(check_results.insert(), rows)
                 self._keep_latest(target, rows)       # issue 12: the status page's latest state
                 if late:   # a result for a day already rolled up: roll that day up again
                     target.execute(check_daily_done.delete().where(check_daily_done.c.day.in_(late)))
+                # an hour already rolled up that gets a result: roll it up again (one indexed delete;
+                # every batch, since the reader's clock decides which hours are rolled up)
+                target.execute(check_hourly_done.delete().where(check_hourly_done.c.hour.in_(hours)))
 
             if conn is not None:
                 write(conn)
@@ -938,40 +967,113 @@ class ResultsStore:
         return rows
 
     def live_counts(self, windows: dict[str, datetime], checks: Iterable[str] | None = None,
-                    ) -> dict[str, dict[str, dict[str, int]]]:
-        """Counts per window and check, in one scan from the earliest start: {window: {check:
+                    now: datetime | None = None) -> dict[str, dict[str, dict[str, int]]]:
+        """Counted results since each of a few times (windows: {name: start}) -> {window: {check:
         {counted, up, down, maintenance, skipped}}}. For the current day and the last 24 h.
 
-        The database only counts rows per (check, status, maintenance flag, windows entered);
-        the few groups are summed here.
+        Exact: the finished hours of the last day come from check_hourly (rolled up here first,
+        up to `now`), the rest from the raw rows: the hour under way and the hour a window starts
+        in (a window's first, partial hour). The database only counts rows per (check, status,
+        maintenance flag, windows entered); the few groups are summed here.
         """
-        c = check_results.c
-        names = list(windows)
-        flags = [sa.case((c.checked_at >= windows[w], 1), else_=0).label(f"w{i}") for i, w in enumerate(names)]
-        # status IN (all four): lets the (check_name, status, checked_at, in_maintenance) index
-        # answer from the index alone, one range per check and status.
-        query = (sa.select(c.check_name, c.status, c.in_maintenance, *flags, sa.func.count())
-                 .where(c.checked_at >= min(windows.values()), c.status.in_(STATUSES))
-                 .group_by(c.check_name, c.status, c.in_maintenance, *flags))
-        if checks is not None:
-            query = query.where(c.check_name.in_(list(checks)))
+        earliest = min(windows.values())
+        self.roll_up_hours(earliest, now)
+        names = list(checks) if checks is not None else None
+        starts = list(windows.values())
+        # Rolled-up hours no window starts inside: wholly in or wholly out of every window.
+        whole = [h for h in self._rolled_hours(earliest) if all(h >= w or h + HOUR <= w for w in starts)]
         empty = {"counted": 0, "up": 0, "down": 0, "maintenance": 0, "skipped": 0}
-        found: dict[str, dict[str, dict[str, int]]] = {w: {} for w in names}
+        found: dict[str, dict[str, dict[str, int]]] = {w: {} for w in windows}
+        spans: list[tuple[datetime, datetime | None]] = []   # the raw remainder, [start, end)
+        cursor = earliest
+        for hour in whole:
+            if hour > cursor:
+                spans.append((cursor, hour))
+            cursor = max(cursor, hour + HOUR)
+        spans.append((cursor, None))
+        c = check_results.c
+        flags = [sa.case((c.checked_at >= start, 1), else_=0).label(f"w{i}") for i, start in enumerate(starts)]
         with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                name, status, quiet, count = row[0], row[1], row[2], row[-1]
-                for index, window in enumerate(names):
-                    if not row[3 + index]:
-                        continue
-                    counts = found[window].setdefault(name, dict(empty))
-                    if status == "skipped":
-                        counts["skipped"] += count
-                    elif quiet:
-                        counts["maintenance"] += count
-                    else:
-                        counts["counted"] += count
-                        counts["down" if status == "fail" else "up"] += count
+            if whole:   # summed in the database: one row per check, columns per window and count
+                h = check_hourly.c
+                keys = list(empty)
+                sums = [sa.func.sum(sa.case((h.hour >= start, h[key]), else_=0)) for start in starts for key in keys]
+                query = sa.select(h.check_name, *sums).where(h.hour.in_(whole)).group_by(h.check_name)
+                if names is not None:
+                    query = query.where(h.check_name.in_(names))
+                for row in conn.execute(query):
+                    for index, window in enumerate(windows):
+                        values = row[1 + index * len(keys):1 + (index + 1) * len(keys)]
+                        if any(values):
+                            counts = found[window].setdefault(row[0], dict(empty))
+                            for key, value in zip(keys, values):
+                                counts[key] += int(value)
+            for first, last in spans:
+                # status IN (all four): lets the (check_name, status, checked_at, in_maintenance)
+                # index answer from the index alone, one range per check and status.
+                query = (sa.select(c.check_name, c.status, c.in_maintenance, *flags, sa.func.count())
+                         .where(c.checked_at >= first, c.status.in_(STATUSES))
+                         .group_by(c.check_name, c.status, c.in_maintenance, *flags))
+                if last is not None:
+                    query = query.where(c.checked_at < last)
+                if names is not None:
+                    query = query.where(c.check_name.in_(names))
+                for row in conn.execute(query):
+                    name, status, quiet, count = row[0], row[1], row[2], row[-1]
+                    for index, window in enumerate(windows):
+                        if not row[3 + index]:
+                            continue
+                        _add_counts(found[window].setdefault(name, dict(empty)), status, quiet, count)
         return found
+
+    def roll_up_hours(self, since: datetime, now: datetime | None = None) -> int:
+        """Roll up every UTC hour from the one `since` falls in that ended HOUR_SETTLE before `now`
+        and is not rolled up yet (check_hourly); returns hours done. Hourly rows older than
+        HOURLY_KEEP are deleted on the way (only the last day is read)."""
+        now = now or utcnow()
+        first, stop = _hour(since), _hour(now - HOUR_SETTLE)
+        done = set(self._rolled_hours(first, stop))
+        todo = [first + HOUR * i for i in range(int((stop - first) / HOUR))]
+        todo = [hour for hour in todo if hour not in done]
+        for hour in todo:
+            self._roll_up_hour(hour)
+        if todo:
+            with self.engine.begin() as conn:
+                old = _hour(now - HOURLY_KEEP)
+                conn.execute(check_hourly.delete().where(check_hourly.c.hour < old))
+                conn.execute(check_hourly_done.delete().where(check_hourly_done.c.hour < old))
+        return len(todo)
+
+    def _rolled_hours(self, since: datetime, until: datetime | None = None) -> list[datetime]:
+        query = sa.select(check_hourly_done.c.hour).where(check_hourly_done.c.hour >= _hour(since))
+        if until is not None:
+            query = query.where(check_hourly_done.c.hour < until)
+        with self.engine.connect() as conn:
+            return sorted(_aware(_as_datetime(h)) for h in conn.execute(query).scalars())
+
+    def _roll_up_hour(self, hour: datetime) -> None:
+        c = check_results.c
+        query = (sa.select(c.check_name, c.status, c.in_maintenance, sa.func.count())
+                 .where(c.checked_at >= hour, c.checked_at < hour + HOUR)
+                 .group_by(c.check_name, c.status, c.in_maintenance))
+        rows: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for name, status, quiet, count in conn.execute(query):
+                entry = rows.setdefault(name, {"check_name": name, "hour": hour, "counted": 0, "up": 0, "down": 0,
+                                               "maintenance": 0, "skipped": 0})
+                _add_counts(entry, status, quiet, count)
+        with self.engine.begin() as conn:
+            insert = _dialect_insert(conn)
+            conn.execute(check_hourly.delete().where(check_hourly.c.hour == hour))
+            if rows:   # upserts: two readers rolling the same hour at once both succeed
+                upsert = insert(check_hourly)
+                conn.execute(upsert.on_conflict_do_update(
+                    index_elements=["check_name", "hour"],
+                    set_={k: upsert.excluded[k] for k in ("counted", "up", "down", "maintenance", "skipped")}),
+                    list(rows.values()))
+            marker = insert(check_hourly_done)
+            conn.execute(marker.on_conflict_do_update(index_elements=["hour"], set_={"rolled_at": marker.excluded.rolled_at}),
+                         [{"hour": hour, "rolled_at": utcnow()}])
 
     def live_samples(self, after: datetime, checks: Iterable[str]) -> list[tuple[str, datetime, float | None, float | None]]:
         """(check, time, response_ms, tls_days_left) of the results made after a time, oldest first:
@@ -1023,9 +1125,23 @@ class ResultsStore:
             where.append(c.check_name.in_(list(checks)))
         if newest_failures is not None:
             # The newest failures' ids first (index only), then the incident query over those:
-            # an ORDER BY time ... LIMIT would walk the time index through every success.
+            # an ORDER BY time ... LIMIT would walk the time index through every success. Read
+            # newest first, a day, then twice as far back each time, until more than
+            # newest_failures are found or `since` is reached: with a sample every 30 s, 14 days
+            # hold thousands of failures, the newest few hundred are in the last day or two.
+            # The times are only sorted: left as the driver returns them (SQLite's text sorts as
+            # the time does), not parsed into datetimes.
+            found_ids: list[Any] = []
+            upper, span = None, timedelta(days=1)
+            lower = max(since, (until or utcnow()) - span)
             with self.engine.connect() as conn:
-                found_ids = conn.execute(sa.select(c.id, c.checked_at).where(*where)).all()
+                while True:
+                    chunk = [*where, c.checked_at >= lower] + ([c.checked_at < upper] if upper is not None else [])
+                    found_ids += conn.execute(sa.select(c.id, sa.type_coerce(c.checked_at, sa.String)).where(*chunk)).all()
+                    if len(found_ids) > newest_failures or lower <= since:
+                        break
+                    upper, span = lower, span * 2
+                    lower = max(since, lower - span)
             found_ids.sort(key=lambda r: r[1], reverse=True)
             where = [c.id.in_([r[0] for r in found_ids[:newest_failures]])]
         failures = sa.select(c.check_name, c.checked_at, c.reason, c.summary).where(*where).subquery("failures")
@@ -1174,6 +1290,23 @@ def _quantile(ordered: list[float], q: float) -> float | None:
         return None
     index = min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))
     return ordered[index]
+
+
+def _add_counts(counts: dict[str, int], status: str, in_maintenance: bool, count: int) -> None:
+    """Add `count` results of one status to {counted, up, down, maintenance, skipped} (ACCOUNTING)."""
+    if status == "skipped":
+        counts["skipped"] += count
+    elif in_maintenance:
+        counts["maintenance"] += count
+    else:
+        counts["counted"] += count
+        counts["down" if status == "fail" else "up"] += count
+
+
+def _hour(value: datetime) -> datetime:
+    """The start of the UTC hour a time falls in (aware)."""
+    value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value.replace(minute=0, second=0, microsecond=0)
 
 
 CLAIM_STALE_AFTER = timedelta(minutes=10)   # a sender that died mid-send releases its claim

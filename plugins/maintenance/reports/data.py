@@ -90,7 +90,7 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
     store.roll_up(first_day, now)
     names = [c.name for c in checks]
     by_day = _rolled_days(store, first_day, names)
-    live = store.live_counts({"today": day_start(today), "24h": now - timedelta(hours=24)}, names)
+    live = store.live_counts({"today": day_start(today), "24h": now - timedelta(hours=24)}, names, now=now)
     today_counts, last_24h = live["today"], live["24h"]
     latest = store.current_states(names)
     live = today_details(store, names, now)
@@ -256,7 +256,7 @@ def uptime_section(store: ResultsStore, checks: list[Monitored], start: datetime
             rolled[row["check_name"]][row["day"]] = row
     today = now.date()
     if days[0] <= today <= days[-1]:   # a period that includes today: today is counted live, not rolled up yet
-        for name, counts in store.live_counts({"today": day_start(today)}, names)["today"].items():
+        for name, counts in store.live_counts({"today": day_start(today)}, names, now=now)["today"].items():
             rolled[name][today] = {**counts, "p50_ms": None, "p95_ms": None}
     incidents = [incident_view(i, now, end) for i in store.incidents(start, names, until=end)]
     endpoints = []
