@@ -2,15 +2,15 @@
 counts per check and UTC hour (check_hourly; check_hourly_done marks the hours rolled up), so
 "today" and "last 24 h" count the finished hours from roll-ups and only the raw remainder.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 
 
 def upgrade() -> None:
