@@ -85,7 +85,9 @@ def build_error_line(events: list[dict[str, Any]], deployment: dict[str, Any] | 
             lines.append((str(event.get("type") or ""), text.strip()))
     errors = [t for kind, t in lines if kind in ("stderr", "command-error", "error", "fatal")]
     named = [t for t in errors if "error" in t.lower() or "failed" in t.lower() or "exited with" in t.lower()]
-    line = (named or errors or [""])[-1]
+    # The build tool's closing "Command ... exited with 1" says that it failed, the line before it why.
+    causes = [t for t in named if "exited with" not in t.lower()]
+    line = (causes or named or errors or [""])[-1]
     if not line and deployment is not None:
         line = str(deployment.get("errorMessage") or "")
     return line.splitlines()[0][:300] if line else "(no error line in the build log)"
