@@ -214,3 +214,50 @@ def test_deployment_url_swept_with_the_protection_bypass_header(world):
     bypass = [h.get("x-vercel-protection-bypass") for h in world.site_app.headers_seen]
     assert bypass.count("bypass-SECRET-123") == 2 and bypass.count(None) == 2, "prod without, deployment with"
     assert "bypass-SECRET-123" not in json.dumps(world.slack.messages)
+
+
+def test_the_watchers_event_starts_the_verification(world, deploy_asset, monkeypatch):
+    """The trigger's event, recorded as the triggerer does (Trigger.submit_event ->
+    register_asset_change), is what the next run verifies: no param needed."""
+    import asyncio
+
+    from airflow.assets.manager import AssetManager
+    from airflow.models import dagrun
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from maintenance.triggers.vercel_deployments import VercelDeploymentsTrigger
+    from watcher_fixtures import Events
+
+    world.vercel.add(deployment("dpl_live", now_ms(-3600)))
+
+    async def announced():
+        events = Events(VercelDeploymentsTrigger(interval=0.2))   # no state store: memory in-process
+        while not world.vercel.queries:                  # the first poll takes what exists as known
+            assert await events.within(0.1) is None
+        world.vercel.add(deployment("dpl_bad", now_ms(-5), state="ERROR"))
+        payload = await events.next(timeout=5)
+        await events.stop()
+        return payload
+
+    payload = asyncio.run(announced())
+    with create_session() as session:
+        asset = session.scalar(select(AssetModel).where(AssetModel.name == deploy_asset))
+        event_id = AssetManager.register_asset_change(asset=asset.to_serialized(), session=session,
+                                                      extra={"from_trigger": True, "payload": payload}).id
+    original = dagrun.get_or_create_dagrun
+
+    def with_consumed_event(*args, session, **kwargs):
+        run = original(*args, session=session, **kwargs)
+        run.consumed_asset_events.extend(session.scalars(select(AssetEvent).where(AssetEvent.id == event_id)))
+        session.commit()
+        return run
+
+    monkeypatch.setattr(dagrun, "get_or_create_dagrun", with_consumed_event)
+    run = post_deploy_dag().test()
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == {"verify_endpoints": "success", "observe_sentry": "skipped"}
+    assert stored_verdicts(world)["dpl_bad"]["reason"] == "build_error"
+    text = "\n".join(texts(world))
+    assert "dpl_bad" in text and "production still serves dpl_live" in text
