@@ -261,3 +261,20 @@ def test_the_watchers_event_starts_the_verification(world, deploy_asset, monkeyp
     assert stored_verdicts(world)["dpl_bad"]["reason"] == "build_error"
     text = "\n".join(texts(world))
     assert "dpl_bad" in text and "production still serves dpl_live" in text
+
+
+def test_the_weekly_deployments_list_shows_the_verdicts(world):
+    from maintenance.config import get_config
+    from maintenance.operators.performance import vercel_checks
+
+    world.vercel.add(deployment("dpl_ok", now_ms(-600)))
+    verify(world, "dpl_ok")
+    world.vercel.add(deployment("dpl_bad", now_ms(-300), state="ERROR"))
+    verify(world, "dpl_bad")
+    world.vercel.add(deployment("dpl_manual", now_ms(-60)))            # never verified
+    now = datetime.now(timezone.utc)
+    _, [result] = vercel_checks(get_config(), now - timedelta(days=7), now, "week", "maintenance_weekly")
+    assert "3 production deployment(s) this week (verdicts: 1 healthy, 1 build error: " \
+           "web-dpl_bad.vercel.app, 1 not verified)" in result.summary, result.summary
+    by_uid = {d["uid"]: d["verdict"] for d in result.evidence["deployments"]}
+    assert by_uid == {"dpl_ok": "healthy", "dpl_bad": "build_error", "dpl_manual": None}
