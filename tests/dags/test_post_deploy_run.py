@@ -278,3 +278,13 @@ def test_the_weekly_deployments_list_shows_the_verdicts(world):
            "web-dpl_bad.vercel.app, 1 not verified)" in result.summary, result.summary
     by_uid = {d["uid"]: d["verdict"] for d in result.evidence["deployments"]}
     assert by_uid == {"dpl_ok": "healthy", "dpl_bad": "build_error", "dpl_manual": None}
+    # the status page lists the recent deploys with their verdicts, newest first
+    from maintenance.reports.data import monitored, status_page_data
+    from maintenance.reports.render import render_status_page
+    from maintenance.results import ResultsStore
+
+    config = get_config()
+    data = status_page_data(ResultsStore(world.store_url), monitored(config), [], now=datetime.now(timezone.utc))
+    assert [(d["uid"], d["verdict"]) for d in data["deploys"]] == [("dpl_bad", "build error"), ("dpl_ok", "healthy")]
+    html = render_status_page(data)
+    assert 'id="deploys"' in html and "dpl_bad" in html and "build error" in html

@@ -136,9 +136,21 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
         "banner": [{"name": r["name"], "since": r["since"], "summary": r["last"]["summary"]} for r in failing_critical]
         + [{"name": a["check_name"], "since": a["failing_since"], "summary": a["summary"]} for a in open_alerts],
         "incidents": incidents[:max_incidents], "incident_days": incident_days,
+        "deploys": recent_deploys(store, now - timedelta(days=incident_days), max_incidents),
         "maintenance": {"current": current, "next": upcoming[0] if upcoming else None},
         "accounting": ACCOUNTING,
     }
+
+
+def recent_deploys(store: ResultsStore, since: datetime, limit: int) -> list[dict[str, Any]]:
+    """post_deploy_verification's verdicts (issue 19), newest first: one indexed query."""
+    from maintenance.checks.deploys import VERDICT_CHECK
+
+    rows = store.history(check=VERDICT_CHECK, since=since)[::-1][:limit]
+    return [{"uid": (r["evidence"] or {}).get("uid"), "url": r["target"], "sha": ((r["evidence"] or {}).get("sha")
+                                                                                 or "")[:7],
+             "verdict": (r["reason"] or r["status"]).replace("_", " "), "status": r["status"], "at": r["checked_at"],
+             "summary": (r["summary"] or "").splitlines()[0]} for r in rows]
 
 
 # -- the weekly and monthly reports ------------------------------------------------------------------
