@@ -288,3 +288,25 @@ def test_the_weekly_deployments_list_shows_the_verdicts(world):
     assert [(d["uid"], d["verdict"]) for d in data["deploys"]] == [("dpl_bad", "build error"), ("dpl_ok", "healthy")]
     html = render_status_page(data)
     assert 'id="deploys"' in html and "dpl_bad" in html and "build error" in html
+
+
+def test_a_deployment_announced_again_during_its_observe_window_is_verified_once(world):
+    world.vercel.add(deployment("dpl_new", now_ms(-30)))
+    verify(world, "dpl_new")
+    from maintenance.checks.deploys import STARTED_CHECK
+    from maintenance.results import ResultsStore
+
+    store = ResultsStore(world.store_url)
+    # as if the first run were still observing: its verdict not stored yet
+    with store.engine.begin() as conn:
+        import sqlalchemy as sa
+
+        from maintenance.results import check_results
+
+        conn.execute(sa.delete(check_results).where(check_results.c.check_name == "deploy.verdict"))
+    world.slack.messages.clear()
+    requests_before = len(world.site.requests)
+    run, states = verify(world, "dpl_new")
+    assert states == {"verify_endpoints": "success", "observe_sentry": "skipped"}
+    assert len(world.site.requests) == requests_before and not world.slack.messages
+    assert len(store.history(check=STARTED_CHECK)) == 1

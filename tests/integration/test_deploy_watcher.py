@@ -67,7 +67,19 @@ def test_each_deploy_announced_once_across_a_restart(vercel, deploy_state_store)
         await third.stop()
         return a, b, c
 
-    a, b, c = asyncio.run(scenario())
+    loop = asyncio.new_event_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.2     # the triggerer warns past 0.2 s: asyncio's debug mode logs each
+    slow = []
+    handler = logging.Handler()
+    handler.emit = lambda record: slow.append(record.getMessage()) if "took" in record.getMessage() else None
+    logging.getLogger("asyncio").addHandler(handler)
+    try:
+        a, b, c = loop.run_until_complete(scenario())
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+        loop.close()
+    assert not slow, f"the event loop was blocked: {slow}"
     assert (a["uid"], a["state"]) == ("dpl_a", "READY")
     assert (b["uid"], b["state"]) == ("dpl_b", "ERROR") and (c["uid"], c["state"]) == ("dpl_c", "READY")
     assert a["sha"] and a["url"] == "https://web-dpl_a.vercel.app" and a["inspector_url"]

@@ -16,6 +16,7 @@ from maintenance.results import CheckResult
 FINAL = ("READY", "ERROR")          # the states a production deployment is announced in
 VERDICT_CHECK = "deploy.verdict"    # one stored result per verified deployment (family `deploy`)
 ROLLBACK_CHECK = "deploy.rollback"  # one per rollback attempt (auto_rollback)
+STARTED_CHECK = "deploy.started"    # a READY deployment's verification started (by one run only)
 GROUP = "deploy"
 
 

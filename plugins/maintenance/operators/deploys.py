@@ -234,6 +234,10 @@ class VerifyEndpointsOperator(_DeployStep):
             if deployment["state"] != "READY":
                 self.log.info("%s is %s: nothing to verify yet", uid, deployment["state"])
                 continue
+            other = started_by_another_run(store, uid, context)
+            if other:
+                self.log.info("%s is being verified by run %s already; not twice", uid, other)
+                continue
             bypass = hook.protection_bypass
             mask_secrets(bypass)
             endpoints = deploy_endpoints(config, deployment, bypass)
@@ -260,6 +264,22 @@ class VerifyEndpointsOperator(_DeployStep):
                                "endpoints_ok": len(results)})
         self._deliver(context)
         return to_observe
+
+
+def started_by_another_run(store: ResultsStore, uid: str, context: Any) -> str | None:
+    """The run that started verifying `uid` (a re-announced deployment during its observe window),
+    else None after recording that this run starts it (a retry of this run goes on)."""
+    from maintenance.checks.deploys import GROUP, STARTED_CHECK
+    from maintenance.results import CheckResult, utcnow
+
+    ti = context["ti"]
+    for row in store.history(check=STARTED_CHECK, since=utcnow() - VERDICT_LOOKBACK):
+        if (row["evidence"] or {}).get("uid") == uid and row["run_id"] != ti.run_id:
+            return row["run_id"]
+    store.record([CheckResult(check=STARTED_CHECK, group=GROUP, status="ok", critical=False,
+                              summary=f"verification of {uid} started", evidence={"uid": uid})],
+                 dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number)
+    return None
 
 
 def _as_deploy_result(result: CheckResult) -> CheckResult:
