@@ -47,6 +47,10 @@ class SentryServer(ServedApp):
             release = text.split('firstRelease:"', 1)[1].split('"', 1)[0] if 'firstRelease:"' in text else None
             return json_reply(self.issues_by_release.get(release, []) if release else [])
         if url.path == f"/api/0/organizations/{self.org}/stats_v2/":
+            if "start" not in query:   # statsPeriod (the daily review): hourly zeros
+                return json_reply({"intervals": [], "groups": [{"by": {"outcome": "accepted"},
+                                                                "totals": {"sum(quantity)": 0},
+                                                                "series": {"sum(quantity)": [0] * 24}}]})
             start = datetime.fromisoformat(query["start"][0].replace("Z", "+00:00"))
             end = datetime.fromisoformat(query["end"][0].replace("Z", "+00:00"))
             total = sum(n for at, n in self.errors if start <= at < end)
