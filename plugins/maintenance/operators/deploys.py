@@ -202,7 +202,7 @@ class VerifyEndpointsOperator(_DeployStep):
     def execute(self, context: Any) -> list[dict[str, Any]]:
         import time
 
-        from maintenance.checks.deploys import build_error_line, build_failed
+        from maintenance.checks.deploys import build_error_line, build_failed, facts
         from maintenance.checks.uptime import sweep
         from maintenance.hooks.http_policy import ProviderError
         from maintenance.operators.base import mask_secrets
@@ -225,8 +225,6 @@ class VerifyEndpointsOperator(_DeployStep):
                 except ProviderError as exc:
                     self.log.warning("what production serves could not be read: %s", exc)
                     serving = None
-                from maintenance.checks.deploys import facts
-
                 result = build_failed(deployment, line, facts(serving) if serving else None)
                 publish(store, result, context, "now")
                 self.log.info("%s", result.summary)
@@ -313,7 +311,7 @@ class ObserveSentryOperator(_DeployStep):
         return self.judge(context)
 
     def judge(self, context: Any, event: Any = None) -> list[dict[str, Any]]:
-        from maintenance.checks.deploys import rollback_advice, sentry_findings, verdict
+        from maintenance.checks.deploys import sentry_findings, verdict
 
         config, store, hook = self._setup()
         out = []
@@ -327,9 +325,7 @@ class ObserveSentryOperator(_DeployStep):
             if problems:
                 result = self.regressed(config, store, hook, context, deployment, [], facts_, problems)
             else:
-                previous, verified = None, False
-                result = verdict(deployment, endpoint_failures=[], sentry=facts_, sentry_problems=[],
-                                 way_back=rollback_advice(previous, verified))
+                result = verdict(deployment, endpoint_failures=[], sentry=facts_, sentry_problems=[], way_back="")
                 publish(store, result, context, "report")
                 self.log.info("%s", result.summary)
             out.append({"uid": deployment["uid"], "verdict": result.reason})
