@@ -85,12 +85,24 @@ def _rectangle(x: float, y: float, w: float, h: float, color: str) -> Any:
     return Rectangle((x, y), w, h, facecolor=color, edgecolor="none")
 
 
-def response_chart(name: str, days: Sequence[date], p50: Sequence[float | None], p95: Sequence[float | None]) -> Chart:
+def _deploy_marks(axes: Any, marks: Sequence[tuple[float, bool]]) -> None:
+    """Issue 19: a dotted vertical line per verified deploy (x in day units), red when it regressed."""
+    labelled = set()
+    for x, regressed in marks:
+        label = "deploy (regressed)" if regressed else "deploy"
+        axes.axvline(x, color=RED if regressed else GREY, linestyle=":", linewidth=1.2,
+                     label=None if label in labelled else label)
+        labelled.add(label)
+
+
+def response_chart(name: str, days: Sequence[date], p50: Sequence[float | None], p95: Sequence[float | None],
+                   marks: Sequence[tuple[float, bool]] = ()) -> Chart:
     figure = _figure(230)
     axes = figure.add_axes((0.07, 0.2, 0.9, 0.65))
     xs = range(len(days))
     axes.plot(xs, [v if v is not None else float("nan") for v in p50], color=BLUE, marker="o", markersize=3, label="p50")
     axes.plot(xs, [v if v is not None else float("nan") for v in p95], color=PURPLE, marker="o", markersize=3, label="p95")
+    _deploy_marks(axes, marks)
     axes.set_ylabel("ms", fontsize=9)
     axes.set_ylim(bottom=0)
     axes.grid(axis="y", alpha=0.3)
@@ -101,15 +113,18 @@ def response_chart(name: str, days: Sequence[date], p50: Sequence[float | None],
 
 
 def daily_bars(title: str, days: Sequence[date], values: Sequence[float | None], *, color: str = BLUE,
-               unit: str = "", limit: float | None = None, limit_label: str = "") -> Chart:
+               unit: str = "", limit: float | None = None, limit_label: str = "",
+               marks: Sequence[tuple[float, bool]] = ()) -> Chart:
     figure = _figure(230)
     axes = figure.add_axes((0.07, 0.2, 0.9, 0.65))
     xs = list(range(len(days)))
     heights = [v or 0 for v in values]
     colors = [GREY if v is None else (RED if limit is not None and v > limit else color) for v in values]
     axes.bar(xs, heights, color=colors, width=0.8)
+    _deploy_marks(axes, marks)
     if limit is not None:
         axes.axhline(limit, color=RED, linestyle="--", linewidth=1, label=limit_label or f"limit {limit:g}")
+    if limit is not None or marks:
         axes.legend(fontsize=8, loc="upper left", frameon=False)
     if unit:
         axes.set_ylabel(unit, fontsize=9)

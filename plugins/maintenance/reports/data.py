@@ -333,6 +333,7 @@ def report_data(store: ResultsStore, kind: str, *, checks: list[Monitored], site
         "cwv": cwv_section(store, start, now), "backups": backups_section(store, start, end, days, now),
         "findings": findings_section(store, start, now), "analytics": analytics_section(store, kind, start, end),
         "windows": [w for w in windows if w.start < end and w.start + w.duration > start],
+        "deploys": [d for d in recent_deploys(store, start, 1000) if d["at"] < end],   # issue 19: chart marks
     }
     data["summary"] = director_summary(data)
     return data

@@ -60,13 +60,17 @@ def build_charts(data: dict[str, Any]) -> dict[str, Any]:
     """Every chart of a report, from its data; a section without data has no chart."""
     up = data["uptime"]
     days = up["days"]
+    # issue 19: the verified deploys on the response-time and error charts (day i is centred on x = i)
+    marks = [((d["at"] - data["start"]).total_seconds() / 86400 - 0.5, d["status"] == "fail")
+             for d in data.get("deploys") or []]
     out: dict[str, Any] = {"uptime": charts.uptime_bars(up["endpoints"], days, up["target_percent"]),
                            "response": [charts.response_chart(e["name"], days, [d["p50_ms"] for d in e["days"]],
-                                                              [d["p95_ms"] for d in e["days"]])
+                                                              [d["p95_ms"] for d in e["days"]], marks=marks)
                                         for e in up["endpoints"]]}
     if data["errors"]:
         out["errors"] = charts.daily_bars("Error events per day (Sentry)", days,
-                                          [v for _, v in data["errors"]["per_day"]], unit="events", color=charts.RED)
+                                          [v for _, v in data["errors"]["per_day"]], unit="events", color=charts.RED,
+                                          marks=marks)
     if data["backups"] and any(v is not None for _, v in data["backups"]["age_per_day"]):
         limit = data["backups"]["max_age_hours"]
         out["backups"] = charts.daily_bars("Newest backup snapshot age per day", days,
