@@ -310,3 +310,12 @@ def test_a_deployment_announced_again_during_its_observe_window_is_verified_once
     assert states == {"verify_endpoints": "success", "observe_sentry": "skipped"}
     assert len(world.site.requests) == requests_before and not world.slack.messages
     assert len(store.history(check=STARTED_CHECK)) == 1
+
+
+def test_an_unknown_deployment_id_by_hand_fails_saying_so(world):
+    run, states = verify(world, "dpl_typo")
+    assert states["verify_endpoints"] == "failed"
+    assert not stored_verdicts(world)
+    text = "\n".join(texts(world))
+    assert "the deployment to verify could not be read from Vercel" in text and "HTTP 404" in text, text
+    assert "vercel-token" not in text

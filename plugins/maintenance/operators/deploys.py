@@ -210,7 +210,13 @@ class VerifyEndpointsOperator(_DeployStep):
 
         config, store, hook = self._setup()
         to_observe = []
-        for deployment in deployments_of_run(context, hook):
+        try:
+            deployments = deployments_of_run(context, hook)
+        except ProviderError as exc:   # a mistyped id by hand (404), a refused token: said once, not retried
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"the deployment to verify could not be read from Vercel: {exc}") from None
+        for deployment in deployments:
             uid = deployment["uid"]
             if verdicts(store, [uid]):
                 self.log.info("%s: verified already (its verdict is stored); not again", uid)
