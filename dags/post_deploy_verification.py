@@ -10,8 +10,10 @@ from maintenance.parse_settings import dag_defaults
 from maintenance.triggers.vercel_deployments import deploy_schedule
 
 # The deployments watcher's asset (in the triggerer); None without a vercel section: by hand only.
-schedule = deploy_schedule(dag_defaults()["vercel_watch_interval_s"])
-settings = dag_settings("post_deploy_verification", schedule=schedule, tags=["deploy"])
+# Runs come with deploys, not on a period: no heartbeat pings or deadline (dag_settings' self-watch
+# is for the scheduled DAGs), so the schedule is set after it.
+settings = dag_settings("post_deploy_verification", schedule=None, tags=["deploy"])
+settings["schedule"] = deploy_schedule(dag_defaults()["vercel_watch_interval_s"])
 settings["max_active_runs"] = 8   # a deploy during another's observe window is swept at once, not queued
 
 with MaintenanceDAG(**settings, params={
