@@ -35,6 +35,7 @@ benchmark: install   # programs, not tests: each prints ratios and ends with one
 	$(PY) benchmarks/dag_parse.py
 	$(PY) benchmarks/footprint.py    # starts `make run` on a free port: idle memory, one uptime_monitor run, one Ctrl-C
 	$(PY) benchmarks/time_to_alert.py   # `make run` with the uptime watcher, ~17 min: outages to Slack, flapping, steady cost
+	$(PY) benchmarks/post_deploy.py  # starts `make run` with Vercel/Sentry/Slack stand-ins: 5 deploys, READY -> verdict
 
 clean:
 	rm -rf .airflow .pytest_cache

@@ -154,6 +154,7 @@ def create_app() -> Any:
             "incidents": [{"check": i["check"], "start": i["start"].isoformat(),
                            "end": i["end"].isoformat() if i["end"] else None, "duration_s": i["duration_s"],
                            "reason": i["reason"]} for i in data["incidents"]],
+            "deploys": [{**d, "at": d["at"].isoformat()} for d in data["deploys"]],
             "maintenance": {"current": [w.model_dump(mode="json") for w in data["maintenance"]["current"]],
                             "next": data["maintenance"]["next"].model_dump(mode="json")
                             if data["maintenance"]["next"] else None},

@@ -89,17 +89,37 @@ def psi_answer(url: str, lcp: int, inp: int, cls_x100: int) -> dict[str, Any]:
 
 
 class VercelServer(ServedApp):
-    """GET /v7/deployments: Bearer token, teamId scope, target/state filters, since/until, paged by `until`."""
+    """Vercel's REST API for one team: GET /v7/deployments (Bearer token, teamId scope, projectId/target/
+    state filters, since/until, paged by `until`); issue 19: GET /v13/deployments/{id}, GET
+    /v3/deployments/{id}/events, GET /v9/projects/{id} (targets.production: what production serves)
+    and POST /v1/projects/{id}/rollback/{deploymentId} (201; `rollback_status` programs a refusal)."""
 
-    def __init__(self, team: str = "team_acme", page_size: int = 2) -> None:
-        self.team, self.page_size = team, page_size
+    def __init__(self, team: str = "team_acme", page_size: int = 2, project: str = "prj_1") -> None:
+        self.team, self.page_size, self.project = team, page_size, project
         self.deployments: list[dict[str, Any]] = []
+        self.events: dict[str, list[dict[str, Any]]] = {}
+        self.serving: str | None = None        # uid production serves; None: the newest READY one
+        self.rollbacks: list[tuple[str, dict[str, list[str]]]] = []
+        self.rollback_status = 201
         self.queries: list[dict[str, list[str]]] = []
         self.server = LocalServer(self)
 
-    def connection_json(self, token: str = VERCEL_TOKEN) -> str:
+    def connection_json(self, token: str = VERCEL_TOKEN, **extra: str) -> str:
         return json.dumps({"conn_type": "http", "host": self.server.url, "password": token,
-                           "extra": {"team_id": self.team}})
+                           "extra": {"team_id": self.team, **extra}})
+
+    def add(self, item: dict[str, Any]) -> dict[str, Any]:
+        self.deployments.append(item)
+        return item
+
+    def find(self, uid: str) -> dict[str, Any] | None:
+        return next((d for d in self.deployments if d["uid"] == uid or d["url"] == uid), None)
+
+    def serving_deployment(self) -> dict[str, Any] | None:
+        if self.serving:
+            return self.find(self.serving)
+        ready = [d for d in self.deployments if d["readyState"] == "READY" and d.get("target") == "production"]
+        return max(ready, key=lambda d: d["created"]) if ready else None
 
     def __call__(self, request: Request) -> Reply:
         if request.headers.get("Authorization") != f"Bearer {VERCEL_TOKEN}":
@@ -107,11 +127,47 @@ class VercelServer(ServedApp):
         parts = urlsplit(request.path)
         query = parse_qs(parts.query)
         self.queries.append(query)
-        if parts.path != "/v7/deployments":
-            return json_reply({"error": {"code": "not_found", "message": "The page could not be found"}}, 404)
         if query.get("teamId") != [self.team]:
             return json_reply({"error": {"code": "forbidden", "message": "You don't have permission"}}, 403)
+        path = parts.path.split("/")
+        if parts.path == "/v7/deployments" and request.method == "GET":
+            return self._list(query)
+        if len(path) == 4 and path[1] == "v13" and path[2] == "deployments" and request.method == "GET":
+            found = self.find(path[3])
+            return json_reply({**found, "id": found["uid"]}) if found else self._not_found("deployment")
+        if len(path) == 5 and path[1] == "v3" and path[4] == "events" and request.method == "GET":
+            found = self.find(path[3])
+            return json_reply(self.events.get(found["uid"], [])) if found else self._not_found("deployment")
+        if len(path) == 4 and path[1:3] == ["v9", "projects"] and request.method == "GET":
+            if path[3] != self.project:
+                return self._not_found("project")
+            serving = self.serving_deployment()
+            return json_reply({"id": self.project, "name": "web", "targets": {"production": (
+                {"id": serving["uid"], "url": serving["url"], "readyState": serving["readyState"]}
+                if serving else None)}})
+        if len(path) == 6 and path[1:3] == ["v1", "projects"] and path[4] == "rollback" and request.method == "POST":
+            self.rollbacks.append((path[5], query))
+            if path[3] != self.project:
+                return self._not_found("project")
+            if self.rollback_status != 201:
+                return json_reply({"error": {"code": "rollback_failed",
+                                             "message": "Deployment is not eligible for rollback"}},
+                                  self.rollback_status)
+            target = self.find(path[5])
+            if target is None or target["readyState"] != "READY":
+                return json_reply({"error": {"code": "invalid_deployment", "message": "Deployment not ready"}}, 422)
+            self.serving = target["uid"]
+            return 201, {"Content-Type": "application/json"}, "{}"
+        return self._not_found("page")
+
+    @staticmethod
+    def _not_found(what: str) -> Reply:
+        return json_reply({"error": {"code": "not_found", "message": f"The {what} could not be found"}}, 404)
+
+    def _list(self, query: dict[str, list[str]]) -> Reply:
         items = sorted(self.deployments, key=lambda d: -d["created"])
+        if "projectId" in query:
+            items = [d for d in items if d.get("projectId") == query["projectId"][0]]
         if "target" in query:
             items = [d for d in items if d.get("target") == query["target"][0]]
         if "state" in query:
@@ -127,8 +183,19 @@ class VercelServer(ServedApp):
                                           "prev": None}, "deployments": page})
 
 
-def deployment(uid: str, created_ms: int, state: str = "READY", target: str = "production") -> dict[str, Any]:
-    item = {"uid": uid, "name": "web", "url": f"web-{uid}.vercel.app", "projectId": "prj_1", "created": created_ms,
+def build_events(error_line: str) -> list[dict[str, Any]]:
+    """A failed build's log as GET /v3/deployments/{id}/events returns it."""
+    lines = [("command", "Running \"npm run build\""), ("stdout", "> next build"),
+             ("stderr", "warn - no cache found"), ("stderr", error_line),
+             ("stderr", "Error: Command \"npm run build\" exited with 1")]
+    return [{"type": kind, "created": 1_754_000_000_000 + i, "payload": {"text": text, "deploymentId": "x"}}
+            for i, (kind, text) in enumerate(lines)]
+
+
+def deployment(uid: str, created_ms: int, state: str = "READY", target: str = "production",
+               sha: str | None = None) -> dict[str, Any]:
+    item = {"uid": uid, "meta": {"githubCommitSha": sha or (uid.encode().hex() * 40)[:40],
+                                 "githubCommitMessage": f"change {uid}"}, "name": "web", "url": f"web-{uid}.vercel.app", "projectId": "prj_1", "created": created_ms,
             "createdAt": created_ms, "readyState": state, "state": state, "target": target,
             "inspectorUrl": f"https://vercel.com/acme/web/{uid}", "creator": {"uid": "u1", "username": "dev"}}
     if state == "ERROR":

@@ -445,7 +445,44 @@ class Email(Strict):
 
 
 class Vercel(ProviderSection):
-    conn_id: str = "vercel_api"
+    conn_id: str = "vercel_api"                 # http: password = token; extra: team_id, project_id,
+                                                # protection_bypass (the project's bypass secret)
+    # issue 19: how often the deployments watcher in the triggerer asks Vercel for new production
+    # deployments (0: no watcher; post_deploy_verification then runs only by hand)
+    watch_interval: Duration = timedelta(seconds=60)
+    # also sweep the critical endpoints against the deployment's own URL (x-vercel-protection-bypass
+    # from the connection's extra.protection_bypass when the deployment is protected)
+    check_deployment_url: bool = False
+
+    @field_validator("watch_interval")
+    @classmethod
+    def _watch_interval(cls, value: timedelta) -> timedelta:
+        if timedelta(0) < value < timedelta(seconds=10) or value > timedelta(hours=1):
+            raise ValueError("watch_interval must be 0 (no watcher) or between 10s and 1h")
+        return value
+
+
+class PostDeploy(Strict):
+    """Issue 19: every production deployment verified (post_deploy_verification)."""
+
+    observe_for: PositiveDuration = timedelta(minutes=15)   # Sentry is read this long after the deploy
+    # Sentry's release of a deployment, from its commit SHA: {sha} (40 hex) or {short_sha} (7)
+    release: str = "{sha}"
+    endpoints: list[str] = []                   # swept after a deploy; empty: every critical endpoint
+    recheck_after: Duration = timedelta(seconds=10)   # a failing endpoint is probed once more after this
+    max_new_issues: int = Field(0, ge=0)        # more issues first seen in the release: regressed
+    error_rate_factor: float = Field(2.0, gt=1)     # errors after the deploy above this x before ...
+    min_errors: int = Field(10, ge=0)           # ... and above this count in the window: regressed
+    auto_rollback: bool = False                 # roll back to the last deployment verified healthy
+
+    @field_validator("release")
+    @classmethod
+    def _release(cls, value: str) -> str:
+        try:
+            value.format(sha="0" * 40, short_sha="0" * 7)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"{value!r}: only {{sha}} and {{short_sha}} may be used ({exc})") from None
+        return value
 
 
 class ExternalMonitor(ProviderSection):
@@ -787,6 +824,7 @@ class MaintenanceConfig(Strict):
     mpesa: Mpesa | None = None
     email: Email | None = None
     vercel: Vercel | None = None
+    post_deploy: PostDeploy = PostDeploy()      # issue 19 (needs the vercel section)
     uptimerobot: UptimeRobot | None = None
     pingdom: Pingdom | None = None
     # reviews (issue 9)
@@ -814,6 +852,9 @@ class MaintenanceConfig(Strict):
             unknown = [n for n in window.endpoints if n not in counts]
             if unknown:
                 raise ValueError(f"maintenance_windows[{index}].endpoints: unknown endpoint(s) {', '.join(unknown)}")
+        unknown = [n for n in self.post_deploy.endpoints if n not in counts]
+        if unknown:
+            raise ValueError(f"post_deploy.endpoints: unknown endpoint(s) {', '.join(unknown)}")
         return self
 
     def in_maintenance(self, check: str, at: datetime) -> MaintenanceWindow | None:

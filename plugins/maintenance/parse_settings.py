@@ -64,14 +64,17 @@ def _read(path: Path) -> dict[str, Any] | None:
         data = json.loads(cache_path(path).read_text())
     except (OSError, ValueError):
         return None
+    if "vercel_watch_interval_s" not in data:   # written by an older version: stale
+        return None
     return data if data.get("path") == str(path) and data.get("key") == file_key(path) else None
 
 
 def dag_defaults() -> dict[str, Any]:
-    """{"owner", "retries", "retry_delay" (timedelta), "late_after" {dag_id: timedelta}, "watch_interval_s"}."""
+    """{"owner", "retries", "retry_delay" (timedelta), "late_after" {dag_id: timedelta}, "watch_interval_s",
+    "vercel_watch_interval_s"}."""
     path = config_path()
     data = _read(path)
-    if data is None or "watch_interval_s" not in data:   # missing, stale, or written before issue 16
+    if data is None or "watch_interval_s" not in data or "vercel_watch_interval_s" not in data:   # missing or stale
         from maintenance.config import get_config   # the slow path, once per config version
 
         config = get_config()   # writes the file anew (unless the home is read-only)
@@ -79,7 +82,8 @@ def dag_defaults() -> dict[str, Any]:
     return {"owner": data["owner"], "retries": data["retries"],
             "retry_delay": timedelta(seconds=data["retry_delay_s"]),
             "late_after": {dag: timedelta(seconds=s) for dag, s in data["late_after_s"].items()},
-            "watch_interval_s": data["watch_interval_s"]}
+            "watch_interval_s": data["watch_interval_s"],
+            "vercel_watch_interval_s": data["vercel_watch_interval_s"]}
 
 
 def settings_of(config: Any) -> dict[str, Any]:
@@ -90,4 +94,7 @@ def settings_of(config: Any) -> dict[str, Any]:
     return {"owner": config.tasks.owner, "retries": config.tasks.retries,
             "retry_delay_s": config.tasks.retry_delay.total_seconds(),
             "late_after_s": {dag: d.total_seconds() for dag, d in heartbeat.late_after.items()},
-            "watch_interval_s": config.uptime.watch_interval.total_seconds()}
+            "watch_interval_s": config.uptime.watch_interval.total_seconds(),
+            # issue 19: 0 when there is no (enabled) vercel section: no deployments watcher
+            "vercel_watch_interval_s": config.vercel.watch_interval.total_seconds()
+            if config.vercel is not None and config.vercel.enabled else 0.0}

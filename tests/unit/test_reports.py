@@ -321,3 +321,23 @@ def test_incident_reasons_are_not_doubled(reports):
     incidents = html.split("<h3>Incidents</h3>", 1)[1].split("</table>", 1)[0]
     assert re.search(r"<td>(timeout|http_5xx|refused|condition)</td>", incidents)
     assert not re.search(r"(http_5xx|refused|timeout|condition): [a-z-]+: \1", incidents), "reason: name: reason"
+
+def test_the_weekly_charts_mark_the_verified_deploys(tmp_path):
+    """Issue 19: each deploy.verdict of the period is a dotted line on the response-time and error charts."""
+    from maintenance.checks.deploys import GROUP, VERDICT_CHECK
+    from maintenance.reports.render import build_charts
+
+    store = ResultsStore(f"sqlite:///{tmp_path / 'deploys.db'}")
+    fill(store)
+    plain = report_data(store, "weekly", checks=CHECKS, site="example.org", now=NOW)
+    store.record([CheckResult(check=VERDICT_CHECK, group=GROUP, status=status, reason=reason, summary=f"deploy {uid}",
+                              evidence={"uid": uid, "sha": "abc1234def"}, time=at)
+                  for uid, status, reason, at in (
+                      ("dpl_ok", "ok", "healthy", datetime(2026, 4, 26, 12, 0, tzinfo=UTC)),
+                      ("dpl_bad", "fail", "regressed", datetime(2026, 4, 28, 9, 0, tzinfo=UTC)),
+                      ("dpl_old", "ok", "healthy", datetime(2026, 4, 10, 9, 0, tzinfo=UTC)))])   # before the week
+    marked = report_data(store, "weekly", checks=CHECKS, site="example.org", now=NOW)
+    assert [(d["uid"], d["verdict"]) for d in marked["deploys"]] == [("dpl_bad", "regressed"), ("dpl_ok", "healthy")]
+    before, after = build_charts(plain), build_charts(marked)
+    assert after["response"][0].png != before["response"][0].png and after["errors"].png != before["errors"].png
+    assert after["uptime"].png == before["uptime"].png, "only the response-time and error charts are marked"

@@ -21,10 +21,10 @@ HEADER_LIMIT = 150            # Slack's limit for a header block's text
 
 _ICON = {"alert": ":red_circle:", "reminder": ":red_circle:", "recovered": ":large_green_circle:",
          "crash": ":boom:", "report": ":white_check_mark:", "late": ":hourglass:", "config": ":warning:",
-         "diagnosis": ":mag:"}
+         "diagnosis": ":mag:", "deploy": ":rocket:"}
 _VERB = {"alert": "FAILING", "reminder": "STILL FAILING", "recovered": "RECOVERED", "crash": "TASK CRASHED",
          "report": "REPORT", "late": "RUN LATE", "config": "CONFIG INVALID",
-         "diagnosis": "DIAGNOSIS"}
+         "diagnosis": "DIAGNOSIS", "deploy": "DEPLOY"}
 
 
 def _cut(text: str, limit: int) -> str:
@@ -93,7 +93,8 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
             continue
         contact = config.contacts.get(payload.get("provider") or "")
         name = outside(payload.get("check") or f"{payload.get('dag_id')}.{payload.get('task_id')}")
-        head = f"{_ICON[kind]} *{name}* {_VERB[kind]}"
+        icon = ":red_circle:" if kind == "deploy" and payload.get("status") == "fail" else _ICON[kind]
+        head = f"{icon} *{name}* {_VERB[kind]}"
         detail = [outside(payload.get("summary") or "")]
         if payload.get("target"):
             detail.append(f"target: {outside(payload['target'])}")
@@ -107,7 +108,7 @@ def build_message(rows: list[dict[str, Any]], config: MaintenanceConfig, *, ui_b
             follow.append(slack_link(str(payload["diagnosis_url"]), "diagnosis run"))
         if payload.get("diagnosis_note"):
             follow.append(outside(payload["diagnosis_note"]))
-        if contact and kind not in ("recovered", "report"):
+        if contact and kind not in ("recovered", "report", "deploy"):   # a bad deploy is ours to fix
             follow.append(f"call {slack_escape(contact.name)} ({slack_escape(contact.how)})")
             if contact.status_page:
                 follow.append(slack_link(contact.status_page, "status page"))

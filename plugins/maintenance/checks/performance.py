@@ -189,9 +189,10 @@ def _deploy_time(deployment: dict[str, Any]) -> datetime:
 
 # -- Vercel -------------------------------------------------------------------------------------------------
 def deployments_result(deployments: list[dict[str, Any]], current: dict[str, Any] | None, period: str,
-                       runbook: str) -> CheckResult:
+                       runbook: str, verdicts: dict[str, str] | None = None) -> CheckResult:
     """Production deployments of the period: each ERROR named with its inspector URL (the guide's
-    build errors) fails; the current production deployment must be READY."""
+    build errors) fails; the current production deployment must be READY. `verdicts` (issue 19):
+    post_deploy_verification's verdict of each deployment (healthy, regressed, build_error)."""
     state = lambda d: str(d.get("readyState") or d.get("state") or "?").upper()  # noqa: E731
     failed = [d for d in deployments if state(d) == "ERROR"]
     counts: dict[str, int] = {}
@@ -200,7 +201,8 @@ def deployments_result(deployments: list[dict[str, Any]], current: dict[str, Any
     evidence = {"deployments": [{"uid": d.get("uid"), "url": d.get("url"), "state": state(d),
                                  "created": _deploy_time(d).isoformat(), "inspector": d.get("inspectorUrl"),
                                  "error": d.get("errorMessage") or d.get("errorCode"),
-                                 "creator": (d.get("creator") or {}).get("username")} for d in deployments[:100]],
+                                 "creator": (d.get("creator") or {}).get("username"),
+                                 "verdict": (verdicts or {}).get(str(d.get("uid")))} for d in deployments[:100]],
                 "current": current and {"uid": current.get("uid"), "url": current.get("url"), "state": state(current)}}
     common = dict(check="performance.vercel.deployments", group="performance", provider="vercel", runbook=runbook,
                   metrics={"deployments": len(deployments), "errors": len(failed), **{k.lower(): v for k, v in counts.items()}},
@@ -212,8 +214,24 @@ def deployments_result(deployments: list[dict[str, Any]], current: dict[str, Any
     elif state(current) != "READY":
         problems.append(f"the current production deployment {current.get('url')} is {state(current)}")
     summary = f"{len(deployments)} production deployment(s) this {period}"
+    if verdicts is not None and deployments:
+        summary += f" ({_verdict_counts(deployments, verdicts)})"
     if problems:
         return CheckResult(status="fail", reason="deployment_failed", summary=f"{summary}; " + "; ".join(problems),
                            **common)
     return CheckResult(status="ok", critical=False, **common,
                        summary=f"{summary}, none failed; current production {current.get('url')} READY")
+
+
+def _verdict_counts(deployments: list[dict[str, Any]], verdicts: dict[str, str]) -> str:
+    """'2 healthy, 1 regressed: web-x.vercel.app, 1 not verified' (issue 19)."""
+    by: dict[str, list[str]] = {}
+    for d in deployments:
+        by.setdefault(verdicts.get(str(d.get("uid")), "not verified"), []).append(str(d.get("url") or d.get("uid")))
+    order = ["healthy", "regressed", "build_error", "not verified"]
+    parts = []
+    for name in sorted(by, key=lambda v: order.index(v) if v in order else len(order)):
+        label = name.replace("_", " ")
+        named = f": {', '.join(by[name][:5])}" if name in ("regressed", "build_error") else ""
+        parts.append(f"{len(by[name])} {label}{named}")
+    return "verdicts: " + ", ".join(parts)

@@ -88,3 +88,20 @@ class SentryHook(PolicyHttpHook):
             raise ProviderError(MALFORMED, "stats_v2: unexpected answer shape (expected groups[].series)",
                                 conn_id=self.http_conn_id) from None
         return []
+
+    def errors_between(self, start: Any, end: Any) -> int:
+        """Accepted error events between two aware datetimes (stats_v2 totals; issue 19). Sentry
+        counts in its rollup (1h at least), so a window shorter than an hour reads the hour
+        buckets that cover it."""
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        body = self.get_json(f"/api/0/organizations/{self.organization}/stats_v2/", params={
+            **self._scope(), "field": "sum(quantity)", "groupBy": "outcome", "category": "error",
+            "start": start.strftime(fmt), "end": end.strftime(fmt), "interval": "1h"})
+        try:
+            for group in body.get("groups", []):
+                if group.get("by", {}).get("outcome") == "accepted":
+                    return int(group.get("totals", {}).get("sum(quantity)") or 0)
+        except (AttributeError, TypeError, ValueError):
+            raise ProviderError(MALFORMED, "stats_v2: unexpected answer shape (expected groups[].totals)",
+                                conn_id=self.http_conn_id) from None
+        return 0

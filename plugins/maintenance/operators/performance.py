@@ -51,10 +51,20 @@ def vercel_checks(config: MaintenanceConfig, since: Any, until: Any, period: str
     hook = VercelHook(conn)
     try:
         deployments = hook.deployments(int(since.timestamp() * 1000), int(until.timestamp() * 1000))
-        return deployments, [deployments_result(deployments, hook.current_production(), period, runbook)]
+        return deployments, [deployments_result(deployments, hook.current_production(), period, runbook,
+                                                verdicts=deploy_verdicts(config))]
     except ProviderError as exc:
         return [], [CheckResult(check=check, group="performance", status="fail", reason=exc.reason, provider="vercel",
                                 runbook=runbook, summary=f"Vercel deployments could not be read: {exc}")]
+
+
+def deploy_verdicts(config: MaintenanceConfig) -> dict[str, str]:
+    """post_deploy_verification's verdicts (issue 19), by deployment uid: healthy, regressed, build_error."""
+    from maintenance.hooks.results_db import results_store
+    from maintenance.operators.deploys import verdicts
+
+    return {(row["evidence"] or {}).get("uid"): row["reason"]
+            for row in verdicts(results_store(config.results.conn_id))[::-1]}
 
 
 def web_vitals(config: MaintenanceConfig, step: int, runbook: str) -> list[CheckResult]:

@@ -137,13 +137,25 @@ def _rectangle(x: float, y: float, w: float, h: float, color: str) -> Any:
     return Rectangle((x, y), w, h, facecolor=color, edgecolor="none")
 
 
+def _deploy_marks(axes: Any, marks: Sequence[tuple[float, bool]]) -> None:
+    """Issue 19: a dotted vertical line per verified deploy (x in day units), red when it regressed."""
+    labelled = set()
+    for x, regressed in marks:
+        label = "deploy (regressed)" if regressed else "deploy"
+        axes.axvline(x, color=RED if regressed else GREY, linestyle=":", linewidth=1.2,
+                     label=None if label in labelled else label)
+        labelled.add(label)
+
+
 @plain_text
-def response_chart(name: str, days: Sequence[date], p50: Sequence[float | None], p95: Sequence[float | None]) -> Chart:
+def response_chart(name: str, days: Sequence[date], p50: Sequence[float | None], p95: Sequence[float | None],
+                   marks: Sequence[tuple[float, bool]] = ()) -> Chart:
     figure = _figure(230)
     axes = figure.add_axes((0.07, 0.2, 0.9, 0.65))
     xs = range(len(days))
     axes.plot(xs, [v if v is not None else float("nan") for v in p50], color=BLUE, marker="o", markersize=3, label="p50")
     axes.plot(xs, [v if v is not None else float("nan") for v in p95], color=PURPLE, marker="o", markersize=3, label="p95")
+    _deploy_marks(axes, marks)
     axes.set_ylabel("ms", fontsize=9)
     _headroom(axes, p50, p95)
     axes.grid(axis="y", alpha=0.3)
@@ -156,9 +168,9 @@ def response_chart(name: str, days: Sequence[date], p50: Sequence[float | None],
 @plain_text
 def daily_bars(title: str, days: Sequence[date], values: Sequence[float | None], *, color: str = BLUE,
                unit: str = "", limit: float | None = None, limit_label: str = "",
-               alert_days: Sequence[date] = ()) -> Chart:
+               alert_days: Sequence[date] = (), marks: Sequence[tuple[float, bool]] = ()) -> Chart:
     """Bars in `color`; red only where something was wrong: above `limit`, or on `alert_days`
-    (e.g. an error-rate spike)."""
+    (e.g. an error-rate spike). `marks`: the verified deploys (issue 19)."""
     figure = _figure(230)
     axes = figure.add_axes((0.07, 0.2, 0.9, 0.65))
     xs = list(range(len(days)))
@@ -168,8 +180,10 @@ def daily_bars(title: str, days: Sequence[date], values: Sequence[float | None],
               for day, v in zip(days, values)]
     axes.bar(xs, heights, color=colors, width=0.8)
     _headroom(axes, values, [limit])
+    _deploy_marks(axes, marks)
     if limit is not None:
         axes.axhline(limit, color=RED, linestyle="--", linewidth=1, label=limit_label or f"limit {limit:g}")
+    if limit is not None or marks:
         _legend_above(axes)
     if unit:
         axes.set_ylabel(unit, fontsize=9)

@@ -149,6 +149,7 @@ def status_page_data(store: ResultsStore, checks: list[Monitored], windows: Iter
         "banner": [{"name": r["name"], "since": r["since"], "summary": r["last"]["summary"]} for r in failing_critical]
         + [{"name": a["check_name"], "since": a["failing_since"], "summary": a["summary"]} for a in open_alerts],
         "incidents": incidents[:max_incidents], "incident_days": incident_days,
+        "deploys": recent_deploys(store, now - timedelta(days=incident_days), max_incidents),
         "maintenance": {"current": current, "next": upcoming[0] if upcoming else None},
         "accounting": ACCOUNTING,
     }
@@ -227,6 +228,16 @@ def check_facts(store: ResultsStore, name: str, now: datetime) -> dict[str, Any]
     live = today_details(store, [name], now).get(name) or {}
     return {"response_ms": last.get("response_ms"), "checked_at": last.get("checked_at"),
             "today_p95": live.get("p95_ms"), "tls_days_left": live.get("tls_days_left")}
+
+def recent_deploys(store: ResultsStore, since: datetime, limit: int) -> list[dict[str, Any]]:
+    """post_deploy_verification's verdicts (issue 19), newest first: one indexed query."""
+    from maintenance.checks.deploys import VERDICT_CHECK
+
+    rows = store.history(check=VERDICT_CHECK, since=since)[::-1][:limit]
+    return [{"uid": (r["evidence"] or {}).get("uid"), "url": r["target"], "sha": ((r["evidence"] or {}).get("sha")
+                                                                                 or "")[:7],
+             "verdict": (r["reason"] or r["status"]).replace("_", " "), "status": r["status"], "at": r["checked_at"],
+             "summary": (r["summary"] or "").splitlines()[0]} for r in rows]
 
 
 # -- the weekly and monthly reports ------------------------------------------------------------------
@@ -443,6 +454,7 @@ def report_data(store: ResultsStore, kind: str, *, checks: list[Monitored], site
         "cwv": cwv_section(store, start, now), "backups": backups_section(store, start, end, days, now),
         "findings": findings_section(store, start, end), "analytics": analytics_section(store, kind, start, end),
         "windows": [w for w in windows if w.start < end and w.start + w.duration > start],
+        "deploys": [d for d in recent_deploys(store, start, 1000) if d["at"] < end],   # issue 19: chart marks
     }
     data["summary"] = director_summary(data)
     return data

@@ -72,10 +72,13 @@ def build_charts(data: dict[str, Any]) -> dict[str, Any]:
     up = data["uptime"]
     days = up["days"]
     has_uptime = charts.has_data(*([d["percent"] for d in e["days"]] for e in up["endpoints"]))
+    # issue 19: the verified deploys on the response-time and error charts (day i is centred on x = i)
+    marks = [((d["at"] - data["start"]).total_seconds() / 86400 - 0.5, d["status"] == "fail")
+             for d in data.get("deploys") or []]
     out: dict[str, Any] = {
         "uptime": charts.uptime_bars(up["endpoints"], days, up["target_percent"]) if has_uptime else None,
         "response": [charts.response_chart(e["name"], days, [d["p50_ms"] for d in e["days"]],
-                                           [d["p95_ms"] for d in e["days"]])
+                                           [d["p95_ms"] for d in e["days"]], marks=marks)
                      for e in up["endpoints"] if charts.has_data([d["p50_ms"] for d in e["days"]],
                                                                  [d["p95_ms"] for d in e["days"]])],
         "errors": None}
@@ -84,7 +87,8 @@ def build_charts(data: dict[str, Any]) -> dict[str, Any]:
     errors = data["errors"]
     if errors and charts.has_data([v for _, v in errors["per_day"]]):
         out["errors"] = charts.daily_bars("Error events per day (Sentry)", days, [v for _, v in errors["per_day"]],
-                                          unit="events", color=charts.BLUE, alert_days=errors["alert_days"])
+                                          unit="events", color=charts.BLUE, alert_days=errors["alert_days"],
+                                          marks=marks)
     if data["backups"] and any(v is not None for _, v in data["backups"]["age_per_day"]):
         limit = data["backups"]["max_age_hours"]
         out["backups"] = charts.daily_bars("Newest backup snapshot age per day", days,
