@@ -74,10 +74,21 @@ def at_most(longest: timedelta) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _no_watcher_or_at_least_10s(value: timedelta) -> timedelta:
+    if timedelta(0) < value < timedelta(seconds=10):
+        raise ValueError("must be 0 (no watcher) or between 10s and 1h: below 10 s a slow site's sweeps overlap")
+    return value
+
+
 def _not_negative(value: timedelta) -> timedelta:
     if value.total_seconds() < 0:
         raise ValueError("must not be negative")
     return value
+
+
+# A watcher's interval in the triggerer (uptime, Vercel deployments): 0 turns it off.
+WatchInterval = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_not_negative),
+                          AfterValidator(_no_watcher_or_at_least_10s), at_most(timedelta(hours=1))]
 
 
 # Numbers of days kept: a century at most (more overflows `now - timedelta(days=...)`).
@@ -270,14 +281,7 @@ class Uptime(Strict):
     body_limit: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # issue 16: how often the watcher in the triggerer sweeps the endpoints (0: no watcher; the
     # 5-minute uptime_monitor run is then the only sweep). Below 10 s a slow site's sweeps overlap.
-    watch_interval: Annotated[Duration, at_most(timedelta(hours=1))] = timedelta(seconds=30)
-
-    @field_validator("watch_interval")
-    @classmethod
-    def _watch_interval(cls, value: timedelta) -> timedelta:
-        if timedelta(0) < value < timedelta(seconds=10):
-            raise ValueError("watch_interval must be 0 (no watcher) or between 10s and 1h")
-        return value
+    watch_interval: WatchInterval = timedelta(seconds=30)
 
 
 class Alerting(Strict):
@@ -449,30 +453,23 @@ class Vercel(ProviderSection):
                                                 # protection_bypass (the project's bypass secret)
     # issue 19: how often the deployments watcher in the triggerer asks Vercel for new production
     # deployments (0: no watcher; post_deploy_verification then runs only by hand)
-    watch_interval: Duration = timedelta(seconds=60)
+    watch_interval: WatchInterval = timedelta(seconds=60)
     # also sweep the critical endpoints against the deployment's own URL (x-vercel-protection-bypass
     # from the connection's extra.protection_bypass when the deployment is protected)
     check_deployment_url: bool = False
-
-    @field_validator("watch_interval")
-    @classmethod
-    def _watch_interval(cls, value: timedelta) -> timedelta:
-        if timedelta(0) < value < timedelta(seconds=10) or value > timedelta(hours=1):
-            raise ValueError("watch_interval must be 0 (no watcher) or between 10s and 1h")
-        return value
 
 
 class PostDeploy(Strict):
     """Issue 19: every production deployment verified (post_deploy_verification)."""
 
-    observe_for: PositiveDuration = timedelta(minutes=15)   # Sentry is read this long after the deploy
+    observe_for: Annotated[PositiveDuration, at_most(timedelta(days=1))] = timedelta(minutes=15)   # Sentry is read this long after the deploy
     # Sentry's release of a deployment, from its commit SHA: {sha} (40 hex) or {short_sha} (7)
     release: str = "{sha}"
     endpoints: list[str] = []                   # swept after a deploy; empty: every critical endpoint
-    recheck_after: Duration = timedelta(seconds=10)   # a failing endpoint is probed once more after this
-    max_new_issues: int = Field(0, ge=0)        # more issues first seen in the release: regressed
-    error_rate_factor: float = Field(2.0, gt=1)     # errors after the deploy above this x before ...
-    min_errors: int = Field(10, ge=0)           # ... and above this count in the window: regressed
+    recheck_after: Annotated[Duration, at_most(timedelta(minutes=10))] = timedelta(seconds=10)   # a failing endpoint is probed once more after this
+    max_new_issues: int = Field(0, ge=0, le=100_000)        # more issues first seen in the release: regressed
+    error_rate_factor: float = Field(2.0, gt=1, le=1_000_000)     # errors after the deploy above this x before ...
+    min_errors: int = Field(10, ge=0, le=100_000_000)           # ... and above this count in the window: regressed
     auto_rollback: bool = False                 # roll back to the last deployment verified healthy
 
     @field_validator("release")
