@@ -46,10 +46,15 @@ def alert_late(dag_id: str, late_after: str, context: dict[str, Any]) -> int:
     from maintenance.hooks.results_db import results_store
     from maintenance.notifications.slack import MaintenanceNotifier
 
-    config = get_config()
-    store = results_store(config.results.conn_id)
     dag_run = context.get("dag_run") or {}
     run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "?"
+    if dag_run.get("state") in ("success", "failed"):
+        # Airflow prunes a run's deadline when it succeeds, not when it fails: a failed run's
+        # deadline still fires, and that run is finished (its failure was already told), not late.
+        log.info("%s run %s ended %s before its deadline: not late", dag_id, run_id, dag_run["state"])
+        return 0
+    config = get_config()
+    store = results_store(config.results.conn_id)
     deadline_time = (context.get("deadline") or {}).get("deadline_time")
     ui_base = ui_base_url(config)
     payload = {

@@ -114,6 +114,21 @@ def test_late_run_posts_one_slack_message_even_if_the_trigger_runs_twice(config_
     assert "XXXXSECRETXXXX" not in json.dumps(slack.messages)
 
 
+def test_a_failed_run_past_its_deadline_is_not_late(config_file, monkeypatch):
+    """Airflow keeps a failed run's deadline (it prunes on success only), so its callback fires
+    after the run ended: seen for every red uptime_monitor run (benchmarks/time_to_alert.py)."""
+    from maintenance.deadlines import run_is_late
+
+    with SlackReceiver() as slack:
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.connection_json())
+        ended = {"dag_run": {"dag_run_id": "scheduled__2026-11-28T03:00:00+00:00", "state": "failed"},
+                 "deadline": {"deadline_time": "2026-11-28T03:10:00+00:00"}}
+        assert asyncio.run(run_is_late(dag_id="uptime_monitor", late_after="10m", context=ended)) == 0
+        running = {**ended, "dag_run": {**ended["dag_run"], "state": "running"}}
+        assert asyncio.run(run_is_late(dag_id="uptime_monitor", late_after="10m", context=running)) == 1
+    assert [m["text"].count("RUN LATE") for m in slack.messages] == [1]
+
+
 def test_prune_results_keeps_retention_days(config_file, tmp_path):
     from datetime import datetime, timezone
 
