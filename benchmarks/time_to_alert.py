@@ -265,6 +265,8 @@ def main() -> int:
             "slack_messages": len(slack.messages) - messages_before, "log_bytes_by_dag": written,
         }
         print(f"steady: {steady}")
+        for message in slack.messages[messages_before:]:    # what spoke up while nothing changed
+            print("  slack during the steady minutes: " + " | ".join(message.get("text", "").splitlines()[:3])[:300])
     except Exception as exc:  # noqa: BLE001 - still stop what was started, and say why
         error = f"{type(exc).__name__}: {exc}"
         print(f"ERROR {error}; log: {log_path}", file=sys.stderr)
