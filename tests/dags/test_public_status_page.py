@@ -75,6 +75,7 @@ def test_uptime_run_writes_the_public_page_to_a_folder(airflow_db, tmp_path, mon
     html = (public / "index.html").read_text()
     assert_public(html, failing.url)
     assert "api is down." in html and "ongoing" in html
+    assert "Checked every 30s by our monitoring" in html, "the watcher's interval (default 30 s), not the cron's"
     if chromium() is None:
         pytest.skip("chromium is not installed (.ci/run installs it)")
     with Browser(1000, 900) as browser:

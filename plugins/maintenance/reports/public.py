@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from maintenance.durations import format_duration
 from maintenance.reports import publish
 from maintenance.reports.data import Monitored, status_page_data
 from maintenance.results import ResultsStore
@@ -22,8 +23,9 @@ PUBLIC_STATES = {"up": "Operational", "down": "Down", "maintenance": "Maintenanc
                  "skipped": "No data yet"}
 
 
-def public_view(data: dict[str, Any], title: str) -> dict[str, Any]:
-    """The public subset of status_page_data(): a new dict of allowed fields only."""
+def public_view(data: dict[str, Any], title: str, checked_every: str = "5m") -> dict[str, Any]:
+    """The public subset of status_page_data(): a new dict of allowed fields only. checked_every:
+    how often the endpoints are checked (the uptime watcher's interval, else the 5-minute run)."""
     checks = [{
         "name": c["name"], "state": c["state"] if c["state"] in ("up", "down", "maintenance") else "unknown",
         "label": PUBLIC_STATES.get(c["state"], "No data yet"),
@@ -43,7 +45,8 @@ def public_view(data: dict[str, Any], title: str) -> dict[str, Any]:
                if not w.endpoints or names & set(w.endpoints)]
     down = [c["name"] for c in checks if c["state"] == "down"]
     return {"title": title, "now": data["now"], "days": data["days"], "checks": checks, "incidents": incidents,
-            "incident_days": data["incident_days"], "maintenance": windows, "down": down}
+            "incident_days": data["incident_days"], "maintenance": windows, "down": down,
+            "checked_every": checked_every}
 
 
 def public_page(store: ResultsStore, config: Any, now: datetime) -> str:
@@ -53,7 +56,9 @@ def public_page(store: ResultsStore, config: Any, now: datetime) -> str:
     by_name = {e.name: e for e in config.endpoints}
     checks = [Monitored(n, by_name[n].critical, by_name[n].group) for n in settings.checks if n in by_name]
     data = status_page_data(store, checks, config.maintenance_windows, now=now, days=90)
-    return render_public_page(public_view(data, settings.title or config.site.name))
+    watch = config.uptime.watch_interval.total_seconds()
+    return render_public_page(public_view(data, settings.title or config.site.name,
+                                          format_duration(watch) if watch else "5m"))
 
 
 def bucket_and_prefix(publish_to: str) -> tuple[str, str]:
