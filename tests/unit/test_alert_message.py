@@ -48,7 +48,7 @@ def test_failing_for_counts_seconds_from_the_first_failing_result_and_contacts_a
                now=results[0].time)
     deliver(store, config, sender=slack, now=first_failure + timedelta(minutes=2, seconds=58, milliseconds=100))
     (message,) = slack.posts
-    assert message.count("failing for 2m 58s (2 runs)") == 6, message   # text and blocks
+    assert message.count("failing for 2m 58s (2 failed checks)") == 6, message   # text and blocks
     home = next(line for line in message.splitlines() if line.startswith("FAILING home"))
     assert "call" not in home and "Support" not in message.split("*home*")[1].split("*db-health*")[0], message
     assert "call MongoDB Atlas Support" in message.split("*db-health*")[1].split("*checkout*")[0], message
@@ -73,5 +73,31 @@ def test_a_recovery_delivered_late_says_how_long_the_check_really_failed(tmp_pat
     deliver(store, config, sender=slack, now=healthy[0].time + timedelta(hours=3))   # Slack was down for 3 h
     recovered = slack.posts[-1]
     assert lasted.total_seconds() < 30    # the three sweeps took seconds; the delivery came 3 h later
-    assert "RECOVERED home" in recovered and f"was failing for {round(lasted.total_seconds())}s (2 runs)" \
+    assert "RECOVERED home" in recovered and f"was failing for {round(lasted.total_seconds())}s (2 failed checks)" \
         in recovered, (lasted, recovered)
+
+
+def test_the_count_of_failures_is_of_checks_not_runs_when_the_watcher_saw_them(tmp_path):
+    """First-hour run (benchmarks/first_hour.py): the watcher's sweeps count towards the alert
+    (issue 16), so "failing for 35s (2 runs)" came before any uptime_monitor run had ended and
+    "(22 runs)" after 4 failed runs: the number is of failed checks, whoever made them."""
+    store = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
+    slack = Slack()
+    with LocalServer(lambda r: (500, {"Content-Type": "text/plain"}, "down")) as site:
+        config = config_for(site.url)
+        sweeps = [sweep(config.endpoints[:1]) for _ in range(3)]
+    for n, results in enumerate(sweeps):
+        run_id = "scheduled__2026-12-06T03:55:00+00:00" if n == 2 else f"watcher__20261206T0354{n}5"
+        assess(store, config, results, dag_id="uptime_monitor", run_id=run_id, task_id="check_endpoints",
+               now=results[0].time)
+        if n == 1:     # the alert opens on the watcher's second failed sweep, before any run ended
+            deliver(store, config, sender=slack, now=results[0].time)
+    with LocalServer(lambda r: (200, {"Content-Type": "text/plain"}, "ok")) as site:
+        healthy = sweep(config_for(site.url).endpoints[:1])
+    assess(store, config, healthy, dag_id="uptime_monitor", run_id="watcher__20261206T040416",
+           task_id="check_endpoints", now=healthy[0].time)
+    deliver(store, config, sender=slack, now=healthy[0].time)
+    failing, recovered = slack.posts
+    assert "FAILING home" in failing and "(2 failed checks)" in failing, failing
+    assert "RECOVERED home" in recovered and "(3 failed checks)" in recovered, recovered
+    assert not any(word in post for post in slack.posts for word in (" run)", " runs)")), slack.posts

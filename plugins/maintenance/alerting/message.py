@@ -51,7 +51,8 @@ def _since(payload: dict[str, Any], now: datetime) -> str:
     # From the first failing result to the recovering one (not to a delivery Slack delayed), or to now.
     end = datetime.fromisoformat(payload["checked_at"]) if recovered and payload.get("checked_at") else now
     lasted = format_duration((end - since).total_seconds(), exact_minutes=True)
-    return f"{verb} {lasted} ({failures} run{'s' if failures != 1 else ''})"
+    # failed checks, not runs: the watcher's sweeps (issue 16) count as well as uptime_monitor's runs
+    return f"{verb} {lasted} ({failures} failed check{'s' if failures != 1 else ''})"
 
 
 def _runbook_link(runbook: str | None, ui_base: str) -> str:
