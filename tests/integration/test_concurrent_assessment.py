@@ -19,13 +19,10 @@ import random
 import threading
 import time
 import traceback
-
+from collections import Counter
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
-
-from collections import Counter
 
 from figures import report
 from maintenance.alerting import assess
