@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from footprint import cmdline, free_port, get_json, healthy, tree, wait  # noqa: E402
+from footprint import free_port, get_json, healthy, stop_make_run, wait  # noqa: E402
 from servers import LocalServer, Request, Reply, SlackReceiver  # noqa: E402
 
 
@@ -153,18 +153,9 @@ def main() -> int:
         report["error"] = f"{type(exc).__name__}: {exc}"
         print(f"ERROR {report['error']}; log: {log_path}", file=sys.stderr)
 
-    t_sigint = time.monotonic()
-    os.killpg(make.pid, signal.SIGINT)
-    while tree(make.pid) and time.monotonic() - t_sigint < 60:
-        time.sleep(0.2)
-    report["stop_s"] = round(time.monotonic() - t_sigint, 1)
-    for pid in tree(make.pid):
-        print(f"still alive after 60 s, killed: {pid} {cmdline(pid)[:100]}", file=sys.stderr)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    make.wait(timeout=30)
+    report["stop_s"], survivors = stop_make_run(make)
+    for pid in survivors:
+        print(f"still alive after 60 s, killed: {pid}", file=sys.stderr)
     log.close()
     site_server.__exit__(None, None, None)
     slack.__exit__(None, None, None)

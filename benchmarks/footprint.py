@@ -110,6 +110,24 @@ def tree(root: int) -> list[int]:
     return sorted(members)
 
 
+def stop_make_run(make: "subprocess.Popen", grace_s: float = 60.0) -> tuple[float, list[int]]:
+    """One Ctrl-C (SIGINT to `make run`'s process group); what is still alive after grace_s is
+    killed. Returns (seconds until every process was gone or the grace ran out, pids killed)."""
+    started = time.monotonic()
+    os.killpg(make.pid, signal.SIGINT)
+    while tree(make.pid) and time.monotonic() - started < grace_s:
+        time.sleep(0.2)
+    stop_s = round(time.monotonic() - started, 1)
+    survivors = tree(make.pid)
+    for pid in survivors:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    make.wait(timeout=30)
+    return stop_s, survivors
+
+
 def rollup_kb(pid: int) -> dict[str, int]:
     """Pss and Private (the process's own pages: what one more of it costs) from smaps_rollup."""
     found = {"Pss": 0, "Private": 0}

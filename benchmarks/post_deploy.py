@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "plugins"), str(ROOT / "benchmarks")]
 
-from footprint import free_port, healthy, tree, wait  # noqa: E402 - the same process helpers
+from footprint import free_port, healthy, stop_make_run, wait  # noqa: E402 - the same process helpers
 
 from deploy_fixtures import SentryServer, sentry_issue  # noqa: E402
 from servers import LocalServer, SlackReceiver  # noqa: E402
@@ -125,16 +125,7 @@ def main() -> int:
     except Exception as exc:  # noqa: BLE001 - still stop what was started, and say why
         error = f"{type(exc).__name__}: {exc}"
         print(f"ERROR {error}; log: {log_path}", file=sys.stderr)
-    os.killpg(make.pid, signal.SIGINT)
-    deadline = time.monotonic() + 60
-    while tree(make.pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for pid in tree(make.pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    make.wait(timeout=30)
+    stop_make_run(make)
     log.close()
     for server in (site, vercel, sentry, slack):
         server.__exit__(None, None, None)

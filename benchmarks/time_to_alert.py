@@ -49,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
 
-from footprint import free_port, healthy, query, tree, wait  # noqa: E402 - the same `make run` plumbing
+from footprint import free_port, healthy, query, stop_make_run, wait  # noqa: E402 - the same `make run` plumbing
 from servers import LocalServer, Request, SlackReceiver  # noqa: E402
 
 WATCH_INTERVAL_S = 30
@@ -271,16 +271,7 @@ def main() -> int:
         error = f"{type(exc).__name__}: {exc}"
         print(f"ERROR {error}; log: {log_path}", file=sys.stderr)
 
-    os.killpg(make.pid, signal.SIGINT)      # one Ctrl-C
-    try:
-        wait("make run to stop", lambda: not tree(make.pid), 60, 0.5)
-    except TimeoutError:
-        for pid in tree(make.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    make.wait(timeout=30)
+    stop_make_run(make)      # one Ctrl-C
     log.close()
     slack.__exit__(None, None, None)
     site_server.__exit__(None, None, None)
